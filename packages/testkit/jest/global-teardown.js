@@ -1,0 +1,3 @@
+module.exports = async function globalTeardown() {
+  if (globalThis.__cmisInfra) await globalThis.__cmisInfra.stop();
+};

@@ -15,16 +15,13 @@ const common = {
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Integration tests wait on real brokers; each bounds its own waits with deadlines.
+  testTimeout: 60_000,
   globalSetup: '<rootDir>/packages/testkit/jest/global-setup.js',
   globalTeardown: '<rootDir>/packages/testkit/jest/global-teardown.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/**/*.unit.spec.ts'] },
-    {
-      ...common,
-      displayName: 'int',
-      testMatch: ['<rootDir>/{packages,services}/**/*.int.spec.ts'],
-      testTimeout: 60_000,
-    },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e.spec.ts'], testTimeout: 120_000 },
+    { ...common, displayName: 'int', testMatch: ['<rootDir>/{packages,services}/**/*.int.spec.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e.spec.ts'] },
   ],
 };

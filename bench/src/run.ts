@@ -1,0 +1,34 @@
+import { startInfra } from '@cmis/testkit';
+import { formatBenchLine, type Benchmark } from './bench';
+import { kafkaRaw } from './kafka-raw';
+
+/** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
+const benchmarks: Benchmark[] = [kafkaRaw];
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((w) => !benchmarks.some((b) => b.name === w));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown benchmark(s): ${unknown.join(', ')}; known: ${benchmarks.map((b) => b.name).join(', ')}`,
+    );
+    process.exit(2);
+  }
+  const selected = wanted.length ? benchmarks.filter((b) => wanted.includes(b.name)) : benchmarks;
+  const infra = await startInfra({ log: (line) => console.log(`[testkit] ${line}`) });
+  try {
+    for (const bench of selected) {
+      console.log(`\n# ${bench.name}: ${bench.description}`);
+      const result = await bench.run(infra);
+      for (const [k, v] of Object.entries(result.details ?? {})) console.log(`  ${k}: ${v}`);
+      console.log(formatBenchLine(result));
+    }
+  } finally {
+    await infra.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,19 +1,6 @@
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { node } from '@opentelemetry/sdk-node';
-import { Writable } from 'node:stream';
-import { createLogger } from './index';
-
-/** A destination that keeps every line pino writes, parsed. */
-function collectLines() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { lines, destination };
-}
+import { captureLogLines, createLogger } from './index';
 
 // A real tracer provider: it registers the AsyncLocalStorage context manager, as NodeSDK does in services.
 const provider = new node.NodeTracerProvider();
@@ -26,7 +13,7 @@ afterAll(async () => {
 
 describe('createLogger', () => {
   it('writes JSON lines with service, level label and time', () => {
-    const { lines, destination } = collectLines();
+    const { lines, destination } = captureLogLines();
     const logger = createLogger({ service: 'rules', level: 'info', destination });
 
     logger.info({ ruleId: 'r-1' }, 'rule evaluated');
@@ -38,7 +25,7 @@ describe('createLogger', () => {
   });
 
   it('adds no trace fields outside a span', () => {
-    const { lines, destination } = collectLines();
+    const { lines, destination } = captureLogLines();
     createLogger({ service: 'rules', destination }).info('no span here');
 
     expect(lines[0]).not.toHaveProperty('trace_id');
@@ -46,7 +33,7 @@ describe('createLogger', () => {
   });
 
   it('carries trace_id and span_id of the active span started by a real tracer', () => {
-    const { lines, destination } = collectLines();
+    const { lines, destination } = captureLogLines();
     const logger = createLogger({ service: 'rules', destination }).child({ component: 'consumer' });
 
     const ids = trace.getTracer('logging-spec').startActiveSpan('evaluate', (span) => {
@@ -67,7 +54,7 @@ describe('createLogger', () => {
   });
 
   it('carries the ids of a span context set on the active context, across an await', async () => {
-    const { lines, destination } = collectLines();
+    const { lines, destination } = captureLogLines();
     const logger = createLogger({ service: 'drip', destination });
     const remote = {
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
@@ -90,7 +77,7 @@ describe('createLogger', () => {
   });
 
   it('ignores an invalid span context', () => {
-    const { lines, destination } = collectLines();
+    const { lines, destination } = captureLogLines();
     const logger = createLogger({ service: 'drip', destination });
     const invalid = { traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: TraceFlags.NONE };
 
@@ -100,7 +87,7 @@ describe('createLogger', () => {
   });
 
   it('respects the level and redacts credentials', () => {
-    const { lines, destination } = collectLines();
+    const { lines, destination } = captureLogLines();
     const logger = createLogger({ service: 'email', level: 'warn', destination });
 
     logger.info('dropped');

@@ -1,0 +1,62 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type HttpLabel = 'method' | 'route' | 'status';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequestsTotal: Counter<HttpLabel>;
+  httpRequestDurationSeconds: Histogram<HttpLabel>;
+  /** Set by the Kafka runtime: messages behind the high watermark per partition. */
+  consumerLag: Gauge<'topic' | 'partition' | 'group'>;
+  /** Set by the outbox relay: rows written but not yet published. */
+  outboxDepth: Gauge;
+  /** Set by the timer scheduler: timers due but not yet fired. */
+  timerBacklog: Gauge;
+}
+
+export interface MetricsOptions {
+  service: string;
+  /** Process and Node.js runtime metrics; on unless a test wants a quiet registry. */
+  defaultMetrics?: boolean;
+}
+
+/** A registry per service (not prom-client's global one), labelled with the service name. */
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: options.service });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const labelNames: HttpLabel[] = ['method', 'route', 'status'];
+  return {
+    registry,
+    httpRequestsTotal: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests served, by method, route pattern and status',
+      labelNames,
+      registers: [registry],
+    }),
+    httpRequestDurationSeconds: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request to response finished, by method, route pattern and status',
+      labelNames,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'consumer_lag',
+      help: 'Messages between the committed offset and the high watermark',
+      labelNames: ['topic', 'partition', 'group'],
+      registers: [registry],
+    }),
+    outboxDepth: new Gauge({
+      name: 'outbox_depth',
+      help: 'Outbox rows not yet published',
+      registers: [registry],
+    }),
+    timerBacklog: new Gauge({
+      name: 'timer_backlog',
+      help: 'Timers due but not yet fired',
+      registers: [registry],
+    }),
+  };
+}

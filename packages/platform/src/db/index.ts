@@ -1,0 +1,11 @@
+export { createDatabase } from './database';
+export type { Database, DatabaseOptions, Migration } from './database';
+export { enableTenantRls, tenantTable } from './rls';
+export { OrgId, withOrg, withSystem } from './tenancy';
+export {
+  DatabaseConfigError,
+  InvalidOrgIdError,
+  TenantTableError,
+  UnsafeRoleError,
+  WrongConnectionError,
+} from './errors';

@@ -1,0 +1,120 @@
+/**
+ * The transport-neutral message bus every CMIS consumer and relay is written against.
+ * `kafka` (kafkajs) is the production transport; the embedded default adds another behind
+ * the same interface, and both must pass the conformance suite in ./conformance.ts.
+ */
+
+export type Headers = Record<string, string>;
+
+export interface OutgoingMessage {
+  /** `<orgId>:<subject>`: all messages of one key land on one partition, in order. */
+  key: string;
+  value: Buffer;
+  headers?: Headers;
+}
+
+export interface BusMessage {
+  topic: string;
+  partition: number;
+  /** Position in the partition; strings because Kafka offsets exceed 2^53. */
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Headers;
+  timestamp: string;
+}
+
+export interface MessageBatch {
+  topic: string;
+  partition: number;
+  messages: BusMessage[];
+}
+
+export interface BatchContext {
+  /** False once the subscription is stopping: long handlers should give up early. */
+  isRunning(): boolean;
+  /** Keeps the group membership alive during long work (a no-op where not needed). */
+  heartbeat(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts; default: the beginning. */
+  fromBeginning?: boolean;
+  /**
+   * Handles one batch of one partition. Resolving commits the batch's offsets; throwing
+   * commits nothing and the same batch is retried with backoff (never skipped).
+   */
+  handleBatch(batch: MessageBatch, context: BatchContext): Promise<void>;
+  /** Called when a batch failed and will be retried (for logs and metrics). */
+  onRetry?(error: unknown, attempt: number, batch: MessageBatch): void;
+  retry?: BackoffOptions;
+}
+
+export interface Subscription {
+  readonly groupId: string;
+  /** Stops fetching and waits for the batch in hand; uncommitted work is redelivered later. */
+  stop(): Promise<void>;
+}
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions: number;
+  retentionMs?: number;
+}
+
+export interface Bus {
+  readonly transport: string;
+  /** Resolves once every message is durably accepted (Kafka: idempotent producer, acks=all). */
+  publish(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  /** Publishes to several topics at once, in one request where the transport can. */
+  publishBatch(batches: Array<{ topic: string; messages: OutgoingMessage[] }>): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  ensureTopics(topics: TopicSpec[]): Promise<void>;
+  /** Committed offset lag per partition of a group (for /metrics and readiness). */
+  lag(groupId: string, topic: string): Promise<Array<{ partition: number; lag: number }>>;
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface BackoffOptions {
+  initialMs?: number;
+  maxMs?: number;
+}
+
+/** Exponential backoff with full jitter, capped. */
+export function backoffDelay(
+  attempt: number,
+  { initialMs = 100, maxMs = 5_000 }: BackoffOptions = {},
+): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 16));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Runs `work` until it succeeds or `isRunning` turns false, backing off between attempts.
+ * Returns false when it gave up because the subscription stopped.
+ */
+export async function retryUntilDone(
+  work: () => Promise<void>,
+  isRunning: () => boolean,
+  onRetry: (error: unknown, attempt: number) => void,
+  backoff?: BackoffOptions,
+): Promise<boolean> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await work();
+      return true;
+    } catch (error) {
+      if (!isRunning()) return false;
+      onRetry(error, attempt);
+      await sleep(backoffDelay(attempt, backoff));
+      if (!isRunning()) return false;
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export * from './bus';
+export { createKafkaBus, type KafkaBusOptions } from './kafka';
+export {
+  PoisonMessageError,
+  DEAD_LETTER_HEADERS,
+  deadLetter,
+  eachMessage,
+  defaultDeadLetterTopic,
+} from './dead-letter';
+export { busConformanceSuite } from './conformance';

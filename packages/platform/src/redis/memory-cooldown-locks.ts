@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import { maxCount, nonEmptyKey, wholeMs } from './arguments';
+import type { MemoryBackend } from './memory-backend';
+import type { CooldownLocks } from './types';
+
+const SWEEP_EVERY = 1_000;
+
+/** Same contract as the Redis locks, on the process's memory; expiry is checked on access. */
+export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
+  const held = new Map<string, string>();
+  let writes = 0;
+
+  const liveLock = (key: string, now: number) => {
+    const lock = backend.locks.get(key);
+    if (lock && lock.expiresAt <= now) {
+      backend.locks.delete(key);
+      return undefined;
+    }
+    return lock;
+  };
+  const liveWindow = (key: string, windowMs: number, now: number) => {
+    const stamps = (backend.windows.get(key)?.stamps ?? []).filter((stamp) => stamp > now - windowMs);
+    if (stamps.length === 0) backend.windows.delete(key);
+    else backend.windows.set(key, { windowMs, stamps });
+    return stamps;
+  };
+  // Keys nobody asks about again would otherwise stay forever.
+  const maybeSweep = (now: number) => {
+    if (++writes % SWEEP_EVERY !== 0) return;
+    for (const [key, lock] of backend.locks) if (lock.expiresAt <= now) backend.locks.delete(key);
+    for (const [key, { windowMs, stamps }] of backend.windows) {
+      if ((stamps[stamps.length - 1] ?? 0) <= now - windowMs) backend.windows.delete(key);
+    }
+  };
+  const record = (key: string, windowMs: number, now: number) => {
+    const stamps = liveWindow(key, windowMs, now);
+    maybeSweep(now);
+    stamps.push(now);
+    backend.windows.set(key, { windowMs, stamps });
+    return stamps.length;
+  };
+
+  return {
+    async tryAcquire(key, ttlMs) {
+      const ttl = wholeMs('ttlMs', ttlMs);
+      const now = Date.now();
+      maybeSweep(now);
+      if (liveLock(nonEmptyKey(key), now)) return false;
+      const token = randomUUID();
+      backend.locks.set(key, { token, expiresAt: now + ttl });
+      held.set(key, token);
+      return true;
+    },
+    async release(key) {
+      const token = held.get(key);
+      held.delete(key);
+      const lock = liveLock(key, Date.now());
+      if (token === undefined || lock?.token !== token) return false;
+      backend.locks.delete(key);
+      return true;
+    },
+    async countInWindow(key, windowMs) {
+      return liveWindow(nonEmptyKey(key), wholeMs('windowMs', windowMs), Date.now()).length;
+    },
+    async incrementInWindow(key, windowMs) {
+      return record(nonEmptyKey(key), wholeMs('windowMs', windowMs), Date.now());
+    },
+    async tryIncrementInWindow(key, windowMs, max) {
+      const window = wholeMs('windowMs', windowMs);
+      const now = Date.now();
+      const count = liveWindow(nonEmptyKey(key), window, now).length;
+      if (count >= maxCount(max)) return { allowed: false, count };
+      return { allowed: true, count: record(key, window, now) };
+    },
+  };
+}

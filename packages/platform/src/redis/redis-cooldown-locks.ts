@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { maxCount, nonEmptyKey, wholeMs } from './arguments';
+import type { CooldownLocks } from './types';
+
+// Deletes the lock only while it still carries our token: after our TTL lapsed someone else may hold it.
+const RELEASE_IF_OURS = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+// Sliding window as a sorted set of execution times, on the Redis server's clock so every process
+// agrees. ARGV: windowMs, unique member, max (-1: no limit). Returns {recorded 0|1, count}.
+const RECORD_IN_WINDOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local max = tonumber(ARGV[3])
+if max >= 0 and count >= max then return {0, count} end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, count + 1}`;
+
+const COUNT_IN_WINDOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')`;
+
+export function redisCooldownLocks(client: Redis, prefix: string): CooldownLocks {
+  const held = new Map<string, string>();
+  const lockKey = (key: string) => `${prefix}:cooldown:${nonEmptyKey(key)}`;
+  const windowKey = (key: string) => `${prefix}:window:${nonEmptyKey(key)}`;
+
+  const record = async (key: string, windowMs: number, max: number) => {
+    const [recorded, count] = (await client.eval(
+      RECORD_IN_WINDOW,
+      1,
+      windowKey(key),
+      wholeMs('windowMs', windowMs),
+      randomUUID(),
+      max,
+    )) as [number, number];
+    return { allowed: recorded === 1, count };
+  };
+
+  return {
+    async tryAcquire(key, ttlMs) {
+      const token = randomUUID();
+      const result = await client.set(lockKey(key), token, 'PX', wholeMs('ttlMs', ttlMs), 'NX');
+      if (result !== 'OK') return false;
+      held.set(key, token);
+      return true;
+    },
+    async release(key) {
+      const token = held.get(key);
+      held.delete(key);
+      if (token === undefined) return false;
+      return (await client.eval(RELEASE_IF_OURS, 1, lockKey(key), token)) === 1;
+    },
+    async countInWindow(key, windowMs) {
+      return (await client.eval(COUNT_IN_WINDOW, 1, windowKey(key), wholeMs('windowMs', windowMs))) as number;
+    },
+    async incrementInWindow(key, windowMs) {
+      return (await record(key, windowMs, -1)).count;
+    },
+    async tryIncrementInWindow(key, windowMs, max) {
+      return record(key, windowMs, maxCount(max));
+    },
+  };
+}

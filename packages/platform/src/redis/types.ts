@@ -1,0 +1,84 @@
+/** What a rate limiter decided for one attempt. */
+export interface RateLimitDecision {
+  allowed: boolean;
+  /** Points left in the current window after this attempt (0 when refused). */
+  remaining: number;
+  /** When refused, how long until the window frees points; 0 when allowed. */
+  retryAfterMs: number;
+}
+
+export interface RateLimiter {
+  /** Spends `points` (default 1) for `key`; a refused attempt still counts against the window. */
+  consume(key: string, points?: number): Promise<RateLimitDecision>;
+}
+
+export interface RateLimiterOptions {
+  /** Names the limiter's keyspace, e.g. `ingest-per-source`. */
+  name: string;
+  /** Points each key may spend per window. */
+  points: number;
+  /** Window length in whole seconds (the Redis store counts in seconds). */
+  durationSeconds: number;
+}
+
+/**
+ * Short-lived exclusive markers (a rule's cooldown per contact, one sender per drip step) and
+ * execution counts per window (a rule's max executions per hour).
+ *
+ * Windows are SLIDING: a count covers the `windowMs` before now, so a burst cannot double up
+ * across a fixed-window boundary. Redis keeps one sorted set of timestamps per key, stamped by the
+ * Redis server's clock so every process agrees.
+ */
+export interface CooldownLocks {
+  /** Takes `key` for `ttlMs` if nobody holds it; false while it is held (by anyone). */
+  tryAcquire(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Gives `key` back early, only if this instance still holds it (it may have expired and been
+   * taken by someone else). Returns whether it released.
+   */
+  release(key: string): Promise<boolean>;
+  /** Executions recorded for `key` within the last `windowMs`. */
+  countInWindow(key: string, windowMs: number): Promise<number>;
+  /** Records one execution for `key` now; returns the count within the last `windowMs`, this one included. */
+  incrementInWindow(key: string, windowMs: number): Promise<number>;
+  /**
+   * Records an execution only if fewer than `max` fall within the last `windowMs`, atomically, so
+   * concurrent processes cannot overshoot the way count-then-increment can.
+   */
+  tryIncrementInWindow(
+    key: string,
+    windowMs: number,
+    max: number,
+  ): Promise<{ allowed: boolean; count: number }>;
+}
+
+export interface InvalidatingCache<T> {
+  /** The cached value, or the loader's (concurrent gets for one key share a single load). */
+  get(key: string): Promise<T>;
+  /** Drops `key` here and in every other process's cache of the same name. */
+  invalidate(key: string): Promise<void>;
+  /** Stops listening for invalidations; the cache keeps working locally. */
+  close(): Promise<void>;
+}
+
+export interface InvalidatingCacheOptions<T> {
+  /** Caches with the same name (and prefix) invalidate each other. */
+  name: string;
+  loader: (key: string) => Promise<T>;
+  /** A backstop against missed invalidations; values never expire when unset. */
+  ttlMs?: number;
+  /** Oldest entries are evicted beyond this many; default 10 000. */
+  maxEntries?: number;
+}
+
+export interface RedisHelpers {
+  /** Which implementation `createRedisHelpers` picked. */
+  readonly kind: 'redis' | 'memory';
+  rateLimiter(options: RateLimiterOptions): RateLimiter;
+  cooldownLocks(): CooldownLocks;
+  invalidatingCache<T>(options: InvalidatingCacheOptions<T>): InvalidatingCache<T>;
+  /** For readiness checks: true when the store answers. */
+  ping(): Promise<boolean>;
+  /** Closes connections and subscriptions. */
+  quit(): Promise<void>;
+}

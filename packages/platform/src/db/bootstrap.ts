@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { UnsafeRoleError } from './errors';
+import { DUPLICATE_OBJECT, DUPLICATE_SCHEMA, isPgError, UNIQUE_VIOLATION } from './pg-errors';
 
 export type ServiceRoles = {
   schema: string;
@@ -127,15 +128,4 @@ async function assertAppRoleIsConfined(client: Client, appRole: string, ownerRol
       `app role ${appRole} can bypass row-level security through ${roles}; fix the role before starting`,
     );
   }
-}
-
-export const DUPLICATE_OBJECT = '42710';
-export const DUPLICATE_SCHEMA = '42P06';
-export const UNIQUE_VIOLATION = '23505';
-
-export function isPgError(
-  error: unknown,
-  code: string,
-): error is Error & { code: string; constraint?: string } {
-  return error instanceof Error && (error as { code?: unknown }).code === code;
 }

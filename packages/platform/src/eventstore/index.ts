@@ -1,0 +1,12 @@
+export { evolveAll } from './decider';
+export type { Decider, Evolver } from './decider';
+export { ConcurrencyError, DuplicateEventError, InvalidAppendError } from './errors';
+export { createEventStore } from './event-store';
+export type { AggregateResult, EventStore, ReadStreamOptions } from './event-store';
+export { handleCommand } from './handle-command';
+export type { HandleCommandOptions, HandleCommandResult } from './handle-command';
+export { eventStoreMigrations } from './migrations';
+export { DeciderSpecification } from './spec';
+export type { GivenStep, ThenStep, WhenStep } from './spec';
+export { AppendRequest, EventMetadata, ExpectedVersion, NewEvent } from './types';
+export type { AppendResult, Event, Message, StoredEvent, StreamRef } from './types';

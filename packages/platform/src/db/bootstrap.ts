@@ -25,6 +25,8 @@ export async function withBootstrapLock<T>(
   work: (client: Client) => Promise<T>,
 ): Promise<T> {
   const client = new Client({ connectionString: adminUrl });
+  // A dropped connection also rejects the pending query; without a listener it would crash the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1, hashtext($2))', [LOCK_NAMESPACE, schema]);

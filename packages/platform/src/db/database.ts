@@ -57,6 +57,9 @@ export function createDatabase(options: DatabaseOptions): Database {
   if (!ROLE_NAME.test(appRole)) throw new DatabaseConfigError(`not a role name: ${appRole}`);
   const adminUrl = options.ownerUrl ?? options.url;
   const runtime = appConnection(options.url, appRole);
+  if (userOf(adminUrl) === appRole) {
+    throw new DatabaseConfigError(`ownerUrl must name an admin login, not the app role ${appRole}`);
+  }
 
   let bootstrapped: Promise<void> | undefined;
   const bootstrap = (): Promise<void> => {
@@ -185,6 +188,14 @@ async function confineAppSession(conn: Client, schema: string, appRole: string):
     );
   }
   await conn.query(`set search_path to ${conn.escapeIdentifier(schema)}`);
+}
+
+function userOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username);
+  } catch {
+    throw new DatabaseConfigError('database url is not a URL');
+  }
 }
 
 function appConnection(url: string, appRole: string): { connectionString: string; password?: string } {

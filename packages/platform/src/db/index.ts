@@ -9,3 +9,5 @@ export {
   UnsafeRoleError,
   WrongConnectionError,
 } from './errors';
+export { DUPLICATE_OBJECT, INSUFFICIENT_PRIVILEGE, isPgError, UNIQUE_VIOLATION } from './pg-errors';
+export type { PgError } from './pg-errors';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createDatabase, type Database, type Migration } from './database';
-import { TenantTableError, UnsafeRoleError } from './errors';
+import { DatabaseConfigError, TenantTableError, UnsafeRoleError } from './errors';
 import { enableTenantRls, tenantTable } from './rls';
 import { withOrg } from './tenancy';
 import { asAdmin, dropDatabase, freshSchemaName, TEST_DATABASE_URL } from './testing';
@@ -118,6 +118,12 @@ describe('createDatabase and migrate', () => {
     });
     expect(stored).toMatch(/^(SCRAM-SHA-256|md5)/);
     expect((await db.app.raw('select current_user as u')).rows).toEqual([{ u: db.appRole }]);
+  });
+
+  it('refuses an admin url that is the app role itself', () => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.username = 'cmis_billing_app';
+    expect(() => createDatabase({ url: url.toString(), schema: 'billing' })).toThrow(DatabaseConfigError);
   });
 
   it('refuses to start when the app role could bypass row-level security', async () => {

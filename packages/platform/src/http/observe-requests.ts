@@ -49,7 +49,8 @@ export function observeRequests(deps: { logger: Logger; metrics: Metrics }): Req
       deps.metrics.httpRequestDurationSeconds.observe(labels, seconds);
 
       const path = req.originalUrl.split('?')[0] ?? req.originalUrl; // queries can carry tokens
-      const level = res.statusCode >= 500 ? 'error' : QUIET_PATHS.has(path) ? 'debug' : 'info';
+      // A failing probe is expected while starting or draining; unexpected errors are logged where thrown.
+      const level = QUIET_PATHS.has(path) ? 'debug' : res.statusCode >= 500 ? 'error' : 'info';
       req.log[level](
         {
           method: req.method,

@@ -25,8 +25,8 @@ export function problemHandler(deps: { logger: Logger }): ErrorRequestHandler {
       req.socket.destroy();
       return;
     }
+    // Expected problems are the client's or a probe's business; the access line records them.
     if (!problem.expected) log.error({ err: error }, 'unexpected error while handling a request');
-    else if (problem.status >= 500) log.warn({ err: error }, problem.body.detail);
     res.status(problem.status).set(problem.headers).type('application/problem+json').json(problem.body);
   };
 }

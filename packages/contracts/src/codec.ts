@@ -1,0 +1,249 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { z } from 'zod';
+import { eventTopicByName, type TopicEnvelope, type TopicName } from './catalog';
+import type { EventEnvelope } from './envelope';
+import { topicValueSchema } from './json-schema';
+import {
+  createRegistryClient,
+  registerTopicSchema,
+  topicValueSubject,
+  type SubjectNaming,
+} from './schema-registry';
+import type { TopicDefinition } from './topic';
+import type { MessageHeaders } from './trace-context';
+
+export const CONTENT_TYPE_HEADER = 'content-type';
+export const CLOUDEVENTS_JSON = 'application/cloudevents+json';
+export const SCHEMA_VERSION_HEADER = 'cmis-schema-version';
+/** Confluent wire format: magic byte 0, 4-byte big-endian schema id, then the JSON body. */
+const MAGIC_BYTE = 0;
+const WIRE_HEADER_BYTES = 5;
+
+export type DecodeErrorReason =
+  | 'empty-value'
+  | 'not-json'
+  | 'wrong-magic-byte'
+  | 'unknown-schema-id'
+  | 'unknown-event-type'
+  | 'schema-validation';
+
+export interface ValidationIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/** A message no consumer can take: send it to the topic's dead-letter topic with `reason`. */
+export class DecodeError extends Error {
+  override name = 'DecodeError';
+  constructor(
+    readonly topic: string,
+    readonly reason: DecodeErrorReason,
+    detail: string,
+    readonly issues: ValidationIssue[] = [],
+  ) {
+    super(`${topic}: ${reason}: ${detail}`);
+  }
+
+  /** Issue paths joined with dots, e.g. `data.userId`. */
+  get paths(): string[] {
+    return this.issues.map((i) => i.path.join('.'));
+  }
+}
+
+/** An envelope the producer must not send: a bug upstream of the codec, never retried. */
+export class EncodeError extends Error {
+  override name = 'EncodeError';
+  constructor(
+    readonly topic: string,
+    readonly reason: 'unknown-event-type' | 'schema-validation',
+    detail: string,
+    readonly issues: ValidationIssue[] = [],
+  ) {
+    super(`${topic}: ${reason}: ${detail}`);
+  }
+}
+
+/** The topic name is not an event topic of the catalog (misconfiguration, not a bad message). */
+export class UnknownTopicError extends Error {
+  override name = 'UnknownTopicError';
+  constructor(readonly topic: string) {
+    super(`${topic} is not an event topic of the CMIS catalog`);
+  }
+}
+
+export interface EncodedMessage {
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/** What the codec needs of a consumed kafkajs message. */
+export interface IncomingMessage {
+  value: Buffer | null;
+  headers?: MessageHeaders;
+}
+
+export interface Codec {
+  /** 'registry' writes the Confluent wire format; 'json' writes plain structured-mode JSON. */
+  readonly format: 'registry' | 'json';
+  encode<N extends TopicName>(topic: N, envelope: TopicEnvelope<N>): Promise<EncodedMessage>;
+  encode(topic: string, envelope: EventEnvelope): Promise<EncodedMessage>;
+  decode<N extends TopicName>(topic: N, message: IncomingMessage): Promise<TopicEnvelope<N>>;
+  decode(topic: string, message: IncomingMessage): Promise<EventEnvelope>;
+}
+
+export interface CodecOptions {
+  /** Confluent-compatible schema registry; without it messages are plain JSON. */
+  registryUrl?: string;
+  subjectOf?: SubjectNaming;
+}
+
+type Validation =
+  | { ok: true; envelope: EventEnvelope }
+  | {
+      ok: false;
+      reason: 'unknown-event-type' | 'schema-validation';
+      detail: string;
+      issues: ValidationIssue[];
+    };
+
+function validate(topic: TopicDefinition, value: unknown): Validation {
+  const type = (value as { type?: unknown } | null)?.type;
+  if (typeof type === 'string' && !Object.prototype.hasOwnProperty.call(topic.events, type)) {
+    const detail = `event type ${type} is not carried by this topic`;
+    return { ok: false, reason: 'unknown-event-type', detail, issues: [{ path: ['type'], message: detail }] };
+  }
+  const parsed = (topicValueSchema(topic) as z.ZodType<EventEnvelope>).safeParse(value);
+  if (parsed.success) return { ok: true, envelope: parsed.data };
+  const issues = parsed.error.issues.map((i) => ({ path: i.path, message: i.message }));
+  const detail = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return { ok: false, reason: 'schema-validation', detail, issues };
+}
+
+function eventTopic(name: string): TopicDefinition {
+  const topic = eventTopicByName(name);
+  if (!topic) throw new UnknownTopicError(name);
+  return topic;
+}
+
+function parseJson(topic: string, body: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (error) {
+    throw new DecodeError(topic, 'not-json', (error as Error).message);
+  }
+}
+
+function checked(topic: TopicDefinition, value: unknown): EventEnvelope {
+  const result = validate(topic, value);
+  if (!result.ok) throw new DecodeError(topic.name, result.reason, result.detail, result.issues);
+  return result.envelope;
+}
+
+function toEncode(topic: TopicDefinition, envelope: unknown): EventEnvelope {
+  const result = validate(topic, envelope);
+  if (!result.ok) throw new EncodeError(topic.name, result.reason, result.detail, result.issues);
+  // The parsed envelope: unknown keys are dropped, so the value always matches the schema.
+  return result.envelope;
+}
+
+// Registered schema ids by registry and subject: each process registers a subject once.
+const registeredIds = new Map<string, Promise<number>>();
+
+/** The codec as implemented: by topic name at runtime; `Codec` adds the catalog's types on top. */
+interface UntypedCodec {
+  readonly format: Codec['format'];
+  encode(topic: string, envelope: unknown): Promise<EncodedMessage>;
+  decode(topic: string, message: IncomingMessage): Promise<EventEnvelope>;
+}
+
+export function createCodec(options: CodecOptions = {}): Codec {
+  const codec =
+    options.registryUrl === undefined
+      ? jsonCodec()
+      : registryCodec(options.registryUrl, options.subjectOf ?? topicValueSubject);
+  // Sound because decode validates with the topic's value schema, whose type TopicEnvelope<N> is.
+  return codec as Codec;
+}
+
+function jsonCodec(): UntypedCodec {
+  return {
+    format: 'json',
+    async encode(topicName: string, envelope: unknown): Promise<EncodedMessage> {
+      const valid = toEncode(eventTopic(topicName), envelope);
+      return {
+        value: Buffer.from(JSON.stringify(valid), 'utf8'),
+        headers: {
+          [CONTENT_TYPE_HEADER]: CLOUDEVENTS_JSON,
+          [SCHEMA_VERSION_HEADER]: String(valid.schemaVersion),
+        },
+      };
+    },
+    async decode(topicName: string, message: IncomingMessage): Promise<EventEnvelope> {
+      const topic = eventTopic(topicName);
+      const value = nonEmpty(topicName, message);
+      if (value[0] === MAGIC_BYTE) {
+        throw new DecodeError(
+          topicName,
+          'wrong-magic-byte',
+          'schema-registry framed message, but no registry is configured',
+        );
+      }
+      return checked(topic, parseJson(topicName, value));
+    },
+  };
+}
+
+function nonEmpty(topic: string, message: IncomingMessage): Buffer {
+  if (message.value === null || message.value.length === 0)
+    throw new DecodeError(topic, 'empty-value', 'no message value');
+  return message.value;
+}
+
+function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCodec {
+  const registry: SchemaRegistry = createRegistryClient(registryUrl);
+
+  function schemaId(topic: TopicDefinition): Promise<number> {
+    const cacheKey = `${registryUrl} ${subjectOf(topic.name)}`;
+    let id = registeredIds.get(cacheKey);
+    if (!id) {
+      id = registerTopicSchema(registry, topic, subjectOf);
+      // A failed registration (registry down) is retried by the next encode.
+      const pending = id;
+      pending.catch(() => registeredIds.get(cacheKey) === pending && registeredIds.delete(cacheKey));
+      registeredIds.set(cacheKey, id);
+    }
+    return id;
+  }
+
+  return {
+    format: 'registry',
+    async encode(topicName: string, envelope: unknown): Promise<EncodedMessage> {
+      const topic = eventTopic(topicName);
+      const valid = toEncode(topic, envelope);
+      const value = await registry.encode(await schemaId(topic), valid);
+      return { value, headers: { [SCHEMA_VERSION_HEADER]: String(valid.schemaVersion) } };
+    },
+    async decode(topicName: string, message: IncomingMessage): Promise<EventEnvelope> {
+      const topic = eventTopic(topicName);
+      const value = nonEmpty(topicName, message);
+      if (value.length < WIRE_HEADER_BYTES || value[0] !== MAGIC_BYTE) {
+        throw new DecodeError(
+          topicName,
+          'wrong-magic-byte',
+          `expected magic byte 0 and a schema id, got ${value.length} bytes starting ${value[0]}`,
+        );
+      }
+      const id = value.readInt32BE(1);
+      try {
+        await registry.getSchema(id);
+      } catch (error) {
+        // Only a definite "no such id" is the message's fault; anything else (registry down) is retried.
+        if ((error as { status?: number }).status === 404) {
+          throw new DecodeError(topicName, 'unknown-schema-id', `schema id ${id} is not in the registry`);
+        }
+        throw error;
+      }
+      return checked(topic, parseJson(topicName, value.subarray(WIRE_HEADER_BYTES)));
+    },
+  };
+}

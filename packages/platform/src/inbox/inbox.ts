@@ -1,0 +1,177 @@
+import { DecodeError, type Codec, type EventEnvelope } from '@cmis/contracts';
+import type { Knex } from 'knex';
+import {
+  deadLetter,
+  PoisonMessageError,
+  type Bus,
+  type BusMessage,
+  type MessageBatch,
+  type SubscribeOptions,
+  type Subscription,
+} from '../bus';
+import { withOrg, type Database } from '../db';
+import { SpanKind, withSpanFrom } from '../telemetry';
+
+export interface InboxEvent {
+  envelope: EventEnvelope;
+  message: BusMessage;
+}
+
+export interface InboxContext {
+  /** The org's transaction: projection changes made through it commit with the dedupe record. */
+  trx: Knex.Transaction;
+  orgId: string;
+}
+
+/**
+ * Applies the fresh events of one org (already deduplicated, in partition order) inside that
+ * org's transaction. Throw `PoisonEventError` to dead-letter one event; any other error fails
+ * the batch, which is retried with backoff.
+ */
+export type ApplyEvents = (events: InboxEvent[], context: InboxContext) => Promise<void>;
+
+/** Names the event that can never be applied, so the inbox can dead-letter just that one. */
+export class PoisonEventError extends PoisonMessageError {
+  override name = 'PoisonEventError';
+  constructor(
+    readonly eventId: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(reason, options);
+  }
+}
+
+export interface InboxOptions {
+  bus: Bus;
+  db: Database;
+  codec: Pick<Codec, 'decode'>;
+  groupId: string;
+  topics: string[];
+  /**
+   * Either `handle`, one event at a time, each in its own span (what it publishes continues
+   * that event's trace), or `apply`, the org's fresh events at once (bulk projections).
+   */
+  handle?: (event: InboxEvent, context: InboxContext) => Promise<void>;
+  apply?: ApplyEvents;
+  deadLetterTopic?: (topic: string) => string;
+  retry?: SubscribeOptions['retry'];
+  onRetry?: SubscribeOptions['onRetry'];
+  /** Called with each dead-lettered message and why (logs, metrics). */
+  onDeadLetter?(message: BusMessage, reason: string): void;
+}
+
+/**
+ * The inbox consumer: decode and validate every message (failures are dead-lettered), group
+ * the batch by org, and per org write the processed event ids and the projection change in one
+ * transaction. Offsets are committed by the bus only after every org's transaction committed,
+ * so a redelivered event finds its id already recorded and changes nothing.
+ */
+export async function startInbox(options: InboxOptions): Promise<Subscription> {
+  const { bus, db, codec, groupId, handle, apply } = options;
+  if (!handle === !apply) throw new Error('startInbox needs exactly one of handle or apply');
+  const poison = async (message: BusMessage, reason: string) => {
+    await deadLetter(bus, message, reason, groupId, options.deadLetterTopic);
+    options.onDeadLetter?.(message, reason);
+  };
+
+  const handleBatch = async (batch: MessageBatch) => {
+    const byOrg = new Map<string, InboxEvent[]>();
+    for (const message of batch.messages) {
+      let envelope: EventEnvelope;
+      try {
+        envelope = await codec.decode(message.topic, { value: message.value, headers: message.headers });
+      } catch (error) {
+        // A registry that cannot be reached is transient; only a message that is bad is poison.
+        if (!(error instanceof DecodeError)) throw error;
+        await poison(message, error.message);
+        continue;
+      }
+      const events = byOrg.get(envelope.orgId) ?? [];
+      events.push({ envelope, message });
+      byOrg.set(envelope.orgId, events);
+    }
+    for (const [orgId, events] of byOrg) await applyOrg(orgId, events);
+  };
+
+  const applyOrg = async (orgId: string, events: InboxEvent[]): Promise<void> => {
+    let pending = events;
+    // Each poison event found is dead-lettered and the org's work redone without it.
+    for (;;) {
+      try {
+        await withOrg(db.app, orgId, async (trx) => {
+          const fresh = await recordFresh(trx, orgId, groupId, pending);
+          if (fresh.length === 0) return;
+          const context = { trx, orgId };
+          if (handle) {
+            for (const event of fresh) {
+              await spanOf(event, () => handle(event, context)).catch((error: unknown) => {
+                if (error instanceof PoisonMessageError && !(error instanceof PoisonEventError)) {
+                  throw new PoisonEventError(event.envelope.id, error.reason, { cause: error });
+                }
+                throw error;
+              });
+            }
+          } else {
+            const [first, ...rest] = fresh;
+            // The bulk apply runs in the first event's span; the others are marked processed.
+            await spanOf(first!, () => apply!(fresh, context));
+            for (const event of rest) await spanOf(event, async () => undefined);
+          }
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof PoisonEventError)) throw error;
+        const bad = pending.find((e) => e.envelope.id === error.eventId);
+        if (!bad) throw error;
+        await poison(bad.message, error.reason);
+        pending = pending.filter((e) => e !== bad);
+      }
+    }
+  };
+
+  return bus.subscribe({
+    groupId,
+    topics: options.topics,
+    handleBatch,
+    retry: options.retry,
+    onRetry: options.onRetry,
+  });
+}
+
+/** Inserts the events' ids; returns the events not seen before, in their order. */
+async function recordFresh(
+  trx: Knex.Transaction,
+  orgId: string,
+  groupId: string,
+  events: InboxEvent[],
+): Promise<InboxEvent[]> {
+  const ids = [...new Set(events.map((e) => e.envelope.id))];
+  const result = await trx.raw<{ rows: Array<{ event_id: string }> }>(
+    `insert into inbox_processed (org_id, consumer_group, event_id)
+       select ?, ?, unnest(?::text[])
+     on conflict do nothing
+     returning event_id`,
+    [orgId, groupId, ids],
+  );
+  const fresh = new Set(result.rows.map((r) => r.event_id));
+  // Within one batch a duplicate keeps only its first occurrence.
+  return events.filter((e) => fresh.delete(e.envelope.id));
+}
+
+/** A consumer span continuing the trace the event arrived with (its traceparent header). */
+function spanOf<T>(event: InboxEvent, work: () => Promise<T>): Promise<T> {
+  return withSpanFrom(
+    `process ${event.message.topic}`,
+    event.message.headers,
+    SpanKind.CONSUMER,
+    {
+      'messaging.system': 'kafka',
+      'messaging.destination.name': event.message.topic,
+      'messaging.message.id': event.envelope.id,
+      'cmis.org_id': event.envelope.orgId,
+      'cmis.event_type': event.envelope.type,
+    },
+    work,
+  );
+}

@@ -1,0 +1,9 @@
+export {
+  startInbox,
+  PoisonEventError,
+  type ApplyEvents,
+  type InboxContext,
+  type InboxEvent,
+  type InboxOptions,
+} from './inbox';
+export { inboxMigrations } from './migrations';

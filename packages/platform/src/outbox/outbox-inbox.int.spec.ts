@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { createCodec, userActionsTopic } from '@cmis/contracts';
+import { testEnv, throwawayOrg, uniqueName, uniqueSchema } from '@cmis/testkit';
+import { createKafkaBus, type Bus, type Subscription } from '../bus';
+import { createDatabase, tenantTable, withOrg, withSystem, type Database } from '../db';
+import { createEventStore } from '../eventstore';
+import { startInbox } from '../inbox';
+import { platformMigrations } from '../runtime';
+import { createOutboxRelay } from './relay';
+
+const topic = userActionsTopic.name;
+const codec = createCodec({ registryUrl: testEnv().schemaRegistryUrl });
+
+const projectionMigration = {
+  name: 'test_0001_applied',
+  async up(knex: Database['owner']) {
+    await tenantTable(knex, 'applied', (t) => {
+      t.bigIncrements('applied_order');
+      t.text('contact').notNullable();
+      t.integer('seq').notNullable();
+      t.uuid('event_id').notNullable();
+    });
+  },
+};
+
+function tracked(contact: string, seq: number) {
+  return {
+    id: randomUUID(),
+    type: 'cmis.triggers.action-tracked',
+    data: {
+      userId: contact,
+      context: {},
+      messageId: `m-${contact}-${seq}`,
+      timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seq % 60)).toISOString(),
+      sourceId: 'src-1',
+      event: 'Step Done',
+      properties: { seq },
+    },
+    metadata: {},
+    topic,
+    occurredAt: new Date(),
+  };
+}
+
+describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
+  let bus: Bus;
+  let db: Database;
+  const subs: Subscription[] = [];
+
+  beforeAll(async () => {
+    bus = createKafkaBus({ brokers: testEnv().kafkaBrokers!, clientId: uniqueName('outbox') });
+    await bus.ensureTopics([
+      { topic, numPartitions: userActionsTopic.partitions },
+      { topic: userActionsTopic.deadLetterTopic, numPartitions: userActionsTopic.partitions },
+    ]);
+    db = createDatabase({ url: testEnv().databaseUrl, schema: uniqueSchema('outbox') });
+    await db.migrate([...platformMigrations, projectionMigration]);
+  });
+  afterAll(async () => {
+    await Promise.allSettled(subs.map((s) => s.stop()));
+    await bus.close();
+    await db.destroy();
+  });
+
+  const store = () => createEventStore(db);
+
+  async function appendStreams(orgId: string, contacts: string[], perContact: number) {
+    // Interleave appends across streams, several events per append, as services do.
+    for (let seq = 0; seq < perContact; seq += 10) {
+      await withOrg(db.app, orgId, async (trx) => {
+        for (const contact of contacts) {
+          const events = Array.from({ length: Math.min(10, perContact - seq) }, (_, i) =>
+            tracked(contact, seq + i),
+          );
+          await store().append(trx, {
+            orgId,
+            streamType: 'contact',
+            streamId: contact,
+            expectedVersion: seq,
+            events,
+          });
+        }
+      });
+    }
+  }
+
+  function startProjection(orgId: string, groupId: string) {
+    return startInbox({
+      bus,
+      db,
+      codec,
+      groupId,
+      topics: [topic],
+      apply: async (events, { trx, orgId: eventOrg }) => {
+        // Other tests' orgs share the topic; this projection keeps only its own org.
+        if (eventOrg !== orgId) return;
+        await trx('applied').insert(
+          events.map(({ envelope }) => ({
+            org_id: eventOrg,
+            contact: envelope.subject,
+            seq: (envelope.data as { properties: { seq: number } }).properties.seq,
+            event_id: envelope.id,
+          })),
+        );
+      },
+    });
+  }
+
+  async function appliedRows(orgId: string) {
+    return withOrg(db.app, orgId, (trx) =>
+      trx('applied').orderBy('applied_order').select('contact', 'seq', 'event_id'),
+    );
+  }
+
+  async function waitForApplied(orgId: string, count: number, timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = await appliedRows(orgId);
+      if (rows.length >= count || Date.now() > deadline) return rows;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it('delivers 10,000 events in order per key, none lost, none applied twice, with two relay replicas', async () => {
+    const { orgId } = throwawayOrg();
+    const contacts = Array.from({ length: 50 }, (_, i) => `contact-${i}`);
+    await appendStreams(orgId, contacts, 200);
+
+    subs.push(await startProjection(orgId, uniqueName('projection')));
+    const replicas = [0, 1].map(() =>
+      createOutboxRelay({ db, bus, codec, source: '/cmis/test', batchSize: 300 }),
+    );
+    await Promise.all(replicas.map((r) => r.flush()));
+
+    const rows = await waitForApplied(orgId, 10_000);
+    expect(rows).toHaveLength(10_000);
+    expect(new Set(rows.map((r) => r.event_id)).size).toBe(10_000);
+    for (const contact of contacts) {
+      const seqs = rows.filter((r) => r.contact === contact).map((r) => r.seq);
+      expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    }
+    expect(await replicas[0]!.depth()).toBe(0);
+  });
+
+  it('republishes after a crash between publish and mark, and the inbox applies the event once', async () => {
+    const { orgId } = throwawayOrg();
+    await appendStreams(orgId, ['crash-contact'], 3);
+
+    // The broker acks, then the relay dies before it can mark the rows published.
+    const crashingBus: Bus = {
+      ...bus,
+      publishBatch: async (batches) => {
+        await bus.publishBatch(batches);
+        throw new Error('relay killed after the broker acked');
+      },
+    };
+    const doomed = createOutboxRelay({ db, bus: crashingBus, codec, source: '/cmis/test' });
+    await expect(doomed.runOnce()).rejects.toThrow('relay killed');
+    expect(await doomed.depth()).toBeGreaterThanOrEqual(3);
+
+    const survivor = createOutboxRelay({ db, bus, codec, source: '/cmis/test' });
+    await survivor.flush();
+    const unpublished = await withSystem(db.owner, (trx) =>
+      trx('events')
+        .where({ org_id: orgId })
+        .whereNull('published_at')
+        .count<{ count: string }[]>('* as count'),
+    );
+    expect(Number(unpublished[0]!.count)).toBe(0);
+
+    const groupId = uniqueName('projection');
+    subs.push(await startProjection(orgId, groupId));
+    const rows = await waitForApplied(orgId, 3);
+    // Both copies of each event are on the topic, and the projection's group has committed past them.
+    expect(await countOnTopic(bus, orgId, 6)).toBe(6);
+    await waitUntil(async () => (await bus.lag(groupId, topic)).every((p) => p.lag === 0));
+    const again = await appliedRows(orgId);
+    expect(rows.map((r) => r.seq)).toEqual([0, 1, 2]);
+    expect(again).toHaveLength(3);
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Reads the topic until `expected` messages of the org were seen (both copies of each event). */
+async function countOnTopic(bus: Bus, orgId: string, expected: number): Promise<number> {
+  let seen = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((r) => (done = r));
+  const sub = await bus.subscribe({
+    groupId: uniqueName('count'),
+    topics: [topic],
+    handleBatch: async (batch) => {
+      for (const m of batch.messages) if (m.key?.startsWith(`${orgId}:`)) seen += 1;
+      if (seen >= expected) done();
+    },
+  });
+  await Promise.race([finished, new Promise((r) => setTimeout(r, 30_000))]);
+  await sub.stop();
+  return seen;
+}

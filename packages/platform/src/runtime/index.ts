@@ -1,0 +1,3 @@
+export type { ServiceRuntime, ServiceModule, CreateService } from './service';
+export { createPlatform, type Platform, type PlatformConfig, type PlatformOptions } from './platform';
+export { startService, platformMigrations, type RunningService, type StartServiceOptions } from './runtime';

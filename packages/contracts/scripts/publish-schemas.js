@@ -4,7 +4,11 @@
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { dirname, relative } = require('node:path');
 const { allTopics } = require('../dist/index.js');
-const { planPublication, publishedSchemaFile, readPublishedSchemas } = require('../dist/published-schemas.js');
+const {
+  planPublication,
+  publishedSchemaFile,
+  readPublishedSchemas,
+} = require('../dist/published-schemas.js');
 
 let failed = false;
 for (const topic of allTopics()) {
@@ -14,7 +18,9 @@ for (const topic of allTopics()) {
     console.log(`${topic.name}: v${plan.version} is current`);
   } else if (plan.status === 'incompatible') {
     failed = true;
-    console.error(`${topic.name}: not published, the change breaks consumers (a breaking change needs a new topic version):`);
+    console.error(
+      `${topic.name}: not published, the change breaks consumers (a breaking change needs a new topic version):`,
+    );
     for (const { version, issues } of plan.incompatibleWith) {
       for (const i of issues) console.error(`  against v${version}: ${i.kind} at ${i.path}: ${i.message}`);
     }

@@ -231,7 +231,10 @@ function compareFlat(prev: Side, next: Side, p: SchemaObject, n: SchemaObject, p
   const issues: CompatibilityIssue[] = [];
   const prevTypes = typesOf(p);
   const nextTypes = typesOf(n);
-  const kept = prevTypes.filter((t) => admits(nextTypes, t));
+  // number read as integer still takes the integral values: narrowed, not changed.
+  const kept = prevTypes.filter(
+    (t) => admits(nextTypes, t) || (t === 'number' && nextTypes.includes('integer')),
+  );
   const lost = prevTypes.filter((t) => !admits(nextTypes, t));
   if (kept.length === 0) {
     issues.push(

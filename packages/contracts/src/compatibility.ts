@@ -1,11 +1,27 @@
 import { isDeepStrictEqual } from 'node:util';
+import {
+  admits,
+  ANNOTATIONS,
+  compareLimits,
+  compareNumbers,
+  compareStrings,
+  compareUniqueItems,
+  compareUnsupported,
+  compareValues,
+  issue,
+  pointer,
+  typesOf,
+  type SchemaObject,
+  type TypeName,
+} from './compatibility-constraints';
 import type { JsonSchema } from './json-schema';
 
 /**
  * Offline BACKWARD compatibility of JSON Schemas, in the sense the schema registry uses:
  * a consumer on the `next` schema can read every message written with the `previous` one,
  * i.e. every instance `previous` accepts, `next` accepts too. Conservative: a change it cannot
- * prove safe (allOf, not, if/then, tuples, ...) is reported as `unsupported-change`.
+ * prove safe (allOf, not, if/then, tuples, ...) is reported as `unsupported-change`; oneOf is
+ * read as anyOf (a value matching two branches is not caught).
  */
 export type CompatibilityIssueKind =
   | 'type-changed'
@@ -28,56 +44,10 @@ export interface CompatibilityIssue {
   message: string;
 }
 
-type SchemaObject = { [keyword: string]: unknown };
 type Side = { node: JsonSchema; root: JsonSchema };
 /** Where we are in the next schema, and in the previous one (for removed union branches). */
 type Paths = { next: string; prev: string };
 type Stack = ReadonlyArray<readonly [JsonSchema, JsonSchema]>;
-
-const TYPES = ['null', 'boolean', 'object', 'array', 'number', 'integer', 'string'] as const;
-type TypeName = (typeof TYPES)[number];
-
-const ANNOTATIONS = new Set([
-  '$schema',
-  '$id',
-  '$comment',
-  'title',
-  'description',
-  'default',
-  'examples',
-  'definitions',
-  '$defs',
-  'readOnly',
-  'writeOnly',
-  'contentMediaType',
-  'contentEncoding',
-]);
-const HANDLED = new Set([
-  'type',
-  'enum',
-  'const',
-  'anyOf',
-  'oneOf',
-  '$ref',
-  'minLength',
-  'maxLength',
-  'pattern',
-  'format',
-  'minimum',
-  'maximum',
-  'exclusiveMinimum',
-  'exclusiveMaximum',
-  'multipleOf',
-  'required',
-  'properties',
-  'additionalProperties',
-  'minProperties',
-  'maxProperties',
-  'items',
-  'minItems',
-  'maxItems',
-  'uniqueItems',
-]);
 
 export function checkBackwardCompatibility(previous: JsonSchema, next: JsonSchema): CompatibilityIssue[] {
   return compare({ node: previous, root: previous }, { node: next, root: next }, { next: '', prev: '' }, []);
@@ -87,21 +57,10 @@ export function isBackwardCompatible(previous: JsonSchema, next: JsonSchema): bo
   return checkBackwardCompatibility(previous, next).length === 0;
 }
 
-function pointer(path: string, ...segments: Array<string | number>): string {
-  return segments.reduce<string>(
-    (p, s) => `${p}/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`,
-    path,
-  );
-}
-
 const into = (paths: Paths, ...segments: Array<string | number>): Paths => ({
   next: pointer(paths.next, ...segments),
   prev: pointer(paths.prev, ...segments),
 });
-
-function issue(kind: CompatibilityIssueKind, path: string, message: string): CompatibilityIssue {
-  return { kind, path: path === '' ? '/' : path, message };
-}
 
 function resolve(side: Side): Side {
   let node = side.node;
@@ -203,30 +162,6 @@ function discriminatorValue(s: SchemaObject, name: string): unknown {
   return Array.isArray(property.enum) && property.enum.length === 1 ? property.enum[0] : undefined;
 }
 
-function typeOfValue(value: unknown): TypeName {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
-  return typeof value as TypeName;
-}
-
-/** The JSON types a schema admits; integer stands apart from number only when declared so. */
-function typesOf(s: SchemaObject): TypeName[] {
-  if (typeof s.type === 'string') return [s.type as TypeName];
-  if (Array.isArray(s.type)) return s.type as TypeName[];
-  const values = valuesOf(s);
-  if (values) return [...new Set(values.map(typeOfValue))];
-  return [...TYPES].filter((t) => t !== 'integer');
-}
-
-function valuesOf(s: SchemaObject): unknown[] | undefined {
-  if (s.const !== undefined) return [s.const];
-  return Array.isArray(s.enum) ? s.enum : undefined;
-}
-
-const admits = (types: TypeName[], type: TypeName): boolean =>
-  types.includes(type) || (type === 'integer' && types.includes('number'));
-
 function compareFlat(prev: Side, next: Side, p: SchemaObject, n: SchemaObject, paths: Paths, stack: Stack) {
   const issues: CompatibilityIssue[] = [];
   const prevTypes = typesOf(p);
@@ -252,86 +187,6 @@ function compareFlat(prev: Side, next: Side, p: SchemaObject, n: SchemaObject, p
   if (has('number') || has('integer')) issues.push(...compareNumbers(p, n, paths.next));
   if (has('object')) issues.push(...compareObjects(prev, next, p, n, paths, stack));
   if (has('array')) issues.push(...compareArrays(prev, next, p, n, paths, stack));
-  return issues;
-}
-
-function compareValues(p: SchemaObject, n: SchemaObject, path: string): CompatibilityIssue[] {
-  const nextValues = valuesOf(n);
-  if (!nextValues) return [];
-  const prevValues = valuesOf(p);
-  if (!prevValues)
-    return [issue('enum-added', path, `values are now restricted to ${JSON.stringify(nextValues)}`)];
-  if (p.const !== undefined && n.const !== undefined) {
-    return isDeepStrictEqual(p.const, n.const)
-      ? []
-      : [issue('const-changed', path, `const ${JSON.stringify(p.const)} became ${JSON.stringify(n.const)}`)];
-  }
-  return prevValues
-    .filter((v) => !nextValues.some((w) => isDeepStrictEqual(v, w)))
-    .map((v) => issue('enum-value-removed', path, `value ${JSON.stringify(v)} is no longer accepted`));
-}
-
-function tightened(path: string, keyword: string, p: SchemaObject, n: SchemaObject): CompatibilityIssue {
-  const was = p[keyword] === undefined ? 'absent' : JSON.stringify(p[keyword]);
-  return issue(
-    'constraint-tightened',
-    pointer(path, keyword),
-    `${keyword} ${was} became ${JSON.stringify(n[keyword])}`,
-  );
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
-
-function compareStrings(p: SchemaObject, n: SchemaObject, path: string): CompatibilityIssue[] {
-  const issues: CompatibilityIssue[] = [];
-  if ((num(n.minLength) ?? 0) > (num(p.minLength) ?? 0)) issues.push(tightened(path, 'minLength', p, n));
-  if (num(n.maxLength) !== undefined && !(num(p.maxLength)! <= num(n.maxLength)!)) {
-    issues.push(tightened(path, 'maxLength', p, n));
-  }
-  for (const keyword of ['pattern', 'format']) {
-    if (n[keyword] !== undefined && n[keyword] !== p[keyword]) issues.push(tightened(path, keyword, p, n));
-  }
-  return issues;
-}
-
-type Bound = { value: number; exclusive: boolean };
-
-function bound(
-  s: SchemaObject,
-  inclusive: string,
-  exclusive: string,
-  pick: (a: number, b: number) => number,
-) {
-  const i = num(s[inclusive]);
-  const e = num(s[exclusive]);
-  if (i === undefined && e === undefined) return undefined;
-  if (i === undefined) return { value: e!, exclusive: true };
-  if (e === undefined) return { value: i, exclusive: false };
-  const value = pick(i, e);
-  return { value, exclusive: value === e };
-}
-
-/** Is `n` tighter than `p` on the side where `beyond(a, b)` means a is further in? */
-function tighter(p: Bound | undefined, n: Bound | undefined, beyond: (a: number, b: number) => boolean) {
-  if (n === undefined) return false;
-  if (p === undefined) return true;
-  return beyond(n.value, p.value) || (n.value === p.value && n.exclusive && !p.exclusive);
-}
-
-function compareNumbers(p: SchemaObject, n: SchemaObject, path: string): CompatibilityIssue[] {
-  const issues: CompatibilityIssue[] = [];
-  const lower = (s: SchemaObject) => bound(s, 'minimum', 'exclusiveMinimum', Math.max);
-  const upper = (s: SchemaObject) => bound(s, 'maximum', 'exclusiveMaximum', Math.min);
-  if (tighter(lower(p), lower(n), (a, b) => a > b)) {
-    issues.push(tightened(path, n.exclusiveMinimum !== undefined ? 'exclusiveMinimum' : 'minimum', p, n));
-  }
-  if (tighter(upper(p), upper(n), (a, b) => a < b)) {
-    issues.push(tightened(path, n.exclusiveMaximum !== undefined ? 'exclusiveMaximum' : 'maximum', p, n));
-  }
-  const [was, now] = [num(p.multipleOf), num(n.multipleOf)];
-  if (now !== undefined && (was === undefined || !Number.isInteger(was / now))) {
-    issues.push(tightened(path, 'multipleOf', p, n));
-  }
   return issues;
 }
 
@@ -413,11 +268,7 @@ function compareObjects(
       ),
     );
   }
-  if ((num(n.minProperties) ?? 0) > (num(p.minProperties) ?? 0))
-    issues.push(tightened(paths.next, 'minProperties', p, n));
-  if (num(n.maxProperties) !== undefined && !(num(p.maxProperties)! <= num(n.maxProperties)!)) {
-    issues.push(tightened(paths.next, 'maxProperties', p, n));
-  }
+  issues.push(...compareLimits(p, n, paths.next, 'minProperties', 'maxProperties'));
   return issues;
 }
 
@@ -439,18 +290,7 @@ function compareArrays(prev: Side, next: Side, p: SchemaObject, n: SchemaObject,
       ),
     );
   }
-  if ((num(n.minItems) ?? 0) > (num(p.minItems) ?? 0)) issues.push(tightened(paths.next, 'minItems', p, n));
-  if (num(n.maxItems) !== undefined && !(num(p.maxItems)! <= num(n.maxItems)!)) {
-    issues.push(tightened(paths.next, 'maxItems', p, n));
-  }
-  if (n.uniqueItems === true && p.uniqueItems !== true)
-    issues.push(tightened(paths.next, 'uniqueItems', p, n));
+  issues.push(...compareLimits(p, n, paths.next, 'minItems', 'maxItems'));
+  issues.push(...compareUniqueItems(p, n, paths.next));
   return issues;
-}
-
-/** Keywords this checker does not reason about must stay exactly as they were. */
-function compareUnsupported(p: SchemaObject, n: SchemaObject, path: string): CompatibilityIssue[] {
-  return Object.keys({ ...p, ...n })
-    .filter((k) => !ANNOTATIONS.has(k) && !HANDLED.has(k) && !isDeepStrictEqual(p[k], n[k]))
-    .map((k) => issue('unsupported-change', pointer(path, k), `cannot prove a change of ${k} compatible`));
 }

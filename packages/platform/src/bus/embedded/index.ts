@@ -1,0 +1,4 @@
+export { createEmbeddedBus, type EmbeddedBus, type EmbeddedBusOptions } from './embedded-bus';
+export { EmbeddedBusClosedError, OwnershipLostError, UnknownTopicError } from './errors';
+export { partitionForKey } from './partitioner';
+export { KAFKA_DEFAULT_RETENTION_MS } from './topics';

@@ -81,7 +81,10 @@ export function createTenancyAdmin(options: TenancyAdminOptions) {
 
 export type TenancyAdmin = ReturnType<typeof createTenancyAdmin>;
 
-/** `/admin/...` routes, only with `Authorization: Bearer <CMIS_ADMIN_TOKEN>`. */
+/**
+ * Admin routes, to mount at `/admin` (`app.use('/admin', router)`): every request under it needs
+ * `Authorization: Bearer <CMIS_ADMIN_TOKEN>`.
+ */
 export function tenancyAdminRouter(admin: TenancyAdmin, adminToken: string): Router {
   const router = Router();
   router.use((req: Request, _res, next) => {
@@ -93,21 +96,21 @@ export function tenancyAdminRouter(admin: TenancyAdmin, adminToken: string): Rou
     );
   });
   router.post(
-    '/admin/orgs',
+    '/orgs',
     validate({ body: CreateOrg }),
     asyncHandler(async (req, res) => {
       res.status(201).json(await admin.createOrg(req.body as CreateOrg));
     }),
   );
   router.post(
-    '/admin/orgs/:orgId/keys',
+    '/orgs/:orgId/keys',
     validate({ params: z.object({ orgId: OrgId }), body: IssueKey }),
     asyncHandler(async (req, res) => {
       res.status(201).json(await admin.issueKey(req.params.orgId!, req.body as IssueKey));
     }),
   );
   router.delete(
-    '/admin/orgs/:orgId/keys/:keyId',
+    '/orgs/:orgId/keys/:keyId',
     validate({ params: z.object({ orgId: OrgId, keyId: z.string().regex(/^[0-9a-f]{16}$/) }) }),
     asyncHandler(async (req, res) => {
       await admin.revokeKey(req.params.orgId!, req.params.keyId!);

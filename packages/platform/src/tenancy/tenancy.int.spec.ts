@@ -49,7 +49,7 @@ describe('orgs and API keys: admin → tenancy topic → every service projectio
     const app = createHttpApp({
       logger,
       metrics: createMetrics({ service: 'test', defaultMetrics: false }),
-      routes: (a: express.Express) => a.use(tenancyAdminRouter(admin, ADMIN_TOKEN)),
+      routes: (a: express.Express) => a.use('/admin', tenancyAdminRouter(admin, ADMIN_TOKEN)),
     });
     server = await startHttpServer(app, 0, '127.0.0.1');
   });

@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { contactsTopic } from '@cmis/contracts';
+import { testEnv, uniqueName } from '@cmis/testkit';
+import { z } from 'zod';
+import { withOrg, tenantTable } from '../db';
+import { asyncHandler, NotFoundError, validate } from '../http';
+import { startServiceProcess, type RunningServiceProcess } from './main';
+import type { CreateService } from './service';
+
+const ADMIN_TOKEN = 'runtime-spec-admin-token-0123456789';
+
+/** A toy service: identify a contact over HTTP (event-sourced), read it back from a projection. */
+const createContactsService: CreateService = (rt) => ({
+  migrations: [
+    {
+      name: 'toy_0001_contacts',
+      up: (knex) =>
+        tenantTable(knex, 'contacts', (t) => {
+          t.text('contact_id').notNullable();
+          t.jsonb('traits').notNullable();
+          t.primary(['org_id', 'contact_id']);
+        }),
+    },
+  ],
+  routes(router) {
+    router.post(
+      '/contacts/:contactId',
+      rt.auth.require('contacts:write'),
+      validate({ body: z.object({ traits: z.record(z.unknown()) }).strict() }),
+      asyncHandler(async (req, res) => {
+        const { orgId } = req.principal!;
+        const contactId = req.params.contactId!;
+        await withOrg(rt.db.app, orgId, (trx) =>
+          rt.eventStore.append(trx, {
+            orgId,
+            streamType: 'contact',
+            streamId: contactId,
+            expectedVersion: 'any',
+            events: [
+              {
+                id: randomUUID(),
+                type: 'cmis.triggers.contact-identified',
+                data: {
+                  userId: contactId,
+                  traits: req.body.traits,
+                  context: {},
+                  messageId: randomUUID(),
+                  timestamp: new Date().toISOString(),
+                  sourceId: 'toy',
+                },
+                metadata: rt.eventMetadata(),
+                topic: contactsTopic.name,
+                occurredAt: new Date(),
+              },
+            ],
+          }),
+        );
+        rt.relay.wake();
+        res.status(202).json({ accepted: true });
+      }),
+    );
+    router.get(
+      '/contacts/:contactId',
+      rt.auth.require(),
+      asyncHandler(async (req, res) => {
+        const row = await withOrg(rt.db.app, req.principal!.orgId, (trx) =>
+          trx('contacts').where({ contact_id: req.params.contactId }).first(),
+        );
+        if (!row) throw new NotFoundError(`No contact ${req.params.contactId}`);
+        res.json({ contactId: row.contact_id, traits: row.traits });
+      }),
+    );
+  },
+  async start() {
+    await rt.consume({
+      groupId: `${rt.name}.contacts`,
+      topics: [contactsTopic.name],
+      handle: async ({ envelope }, { trx, orgId }) => {
+        const data = envelope.data as { userId: string; traits: Record<string, unknown> };
+        await trx('contacts')
+          .insert({ org_id: orgId, contact_id: data.userId, traits: data.traits })
+          .onConflict(['org_id', 'contact_id'])
+          .merge();
+      },
+    });
+  },
+});
+
+describe('service runtime: a service process on Kafka, Postgres and Redis', () => {
+  let proc: RunningServiceProcess;
+  const name = uniqueName('toy');
+
+  beforeAll(async () => {
+    const env = testEnv();
+    proc = await startServiceProcess(
+      { service: name, httpPort: 0, create: createContactsService },
+      {
+        KAFKA_BROKERS: env.kafkaBrokers!.join(','),
+        SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
+        DATABASE_URL: env.databaseUrl,
+        REDIS_URL: env.redisUrl,
+        CMIS_ADMIN_TOKEN: ADMIN_TOKEN,
+        LOG_LEVEL: 'silent',
+      },
+    );
+  });
+  afterAll(() => proc?.shutdown());
+
+  const call = (method: string, path: string, token?: string, body?: unknown) =>
+    fetch(`${proc.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await probe();
+      if (ok(v) || Date.now() > deadline) return v;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('is ready, authenticates with its own tenancy projection, and writes through the outbox to its projection', async () => {
+    expect((await call('GET', '/readyz')).status).toBe(200);
+    const org = (await (await call('POST', '/admin/orgs', ADMIN_TOKEN, { name: 'Toy Org' })).json()) as {
+      orgId: string;
+    };
+    const issued = (await (
+      await call('POST', `/admin/orgs/${org.orgId}/keys`, ADMIN_TOKEN, { scopes: ['contacts:write'] })
+    ).json()) as { key: string };
+
+    const accepted = await until(
+      () => call('POST', '/contacts/c-1', issued.key, { traits: { plan: 'pro' } }),
+      (r) => r.status === 202,
+    );
+    expect(accepted.status).toBe(202);
+    const read = await until(
+      () => call('GET', '/contacts/c-1', issued.key),
+      (r) => r.status === 200,
+    );
+    expect(await read.json()).toEqual({ contactId: 'c-1', traits: { plan: 'pro' } });
+  });
+
+  it('answers problem+json for a missing key, a missing scope and a bad body', async () => {
+    const missing = await call('POST', '/contacts/c-2', undefined, { traits: {} });
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('content-type')).toContain('application/problem+json');
+
+    const org = (await (await call('POST', '/admin/orgs', ADMIN_TOKEN, { name: 'Scoped' })).json()) as {
+      orgId: string;
+    };
+    const readOnly = (await (
+      await call('POST', `/admin/orgs/${org.orgId}/keys`, ADMIN_TOKEN, { scopes: ['contacts:read'] })
+    ).json()) as { key: string };
+    const forbidden = await until(
+      () => call('POST', '/contacts/c-2', readOnly.key, { traits: {} }),
+      (r) => r.status !== 401,
+    );
+    expect(forbidden.status).toBe(403);
+
+    const writer = (await (
+      await call('POST', `/admin/orgs/${org.orgId}/keys`, ADMIN_TOKEN, { scopes: ['contacts:write'] })
+    ).json()) as { key: string };
+    const bad = await until(
+      () => call('POST', '/contacts/c-2', writer.key, { traits: 'not an object' }),
+      (r) => r.status !== 401,
+    );
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { errors: Array<{ path: string }> }).errors[0]!.path).toBe('body.traits');
+  });
+});

@@ -123,7 +123,7 @@ export const entityMetricsTopic = defineTopic({
   name: 'cmis.triggers.entity-metrics.v1',
   service: 'triggers',
   description: 'Snapshots of metrics of marketing entities (campaigns, ads, emails) for rules to watch.',
-  keyDescription: 'subject is the entity id, e.g. the campaign id',
+  keyDescription: 'subject is `<entityType>:<entityId>`, e.g. `campaign:cmp-42`',
   retentionMs: 30 * DAY_MS,
   schemaVersion: 1,
   events: {

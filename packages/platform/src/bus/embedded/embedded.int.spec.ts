@@ -21,14 +21,19 @@ const track = (s: Subscription) => {
   return s;
 };
 
+/** Stops what a test left running, so one file never holds more sessions than one test needs. */
+const closeOpened = async () => {
+  await Promise.allSettled(subs.splice(0).map((s) => s.stop()));
+  await Promise.allSettled(opened.splice(0).map((b) => b.close()));
+};
+
 let admin: Client;
 beforeAll(async () => {
   admin = new Client({ connectionString: databaseUrl });
   await admin.connect();
 });
 afterAll(async () => {
-  await Promise.allSettled(subs.map((s) => s.stop()));
-  await Promise.allSettled(opened.map((b) => b.close()));
+  await closeOpened();
   await admin.query(`drop schema if exists "${schema}" cascade`);
   await admin.end();
 });
@@ -52,6 +57,8 @@ const storedCount = async (topic: string) =>
   );
 
 describe('embedded bus', () => {
+  afterEach(closeOpened);
+
   it('creates its schema once when several processes start at the same time', async () => {
     const racing = `cmis_bus_race_${randomBytes(4).toString('hex')}`;
     const buses = Array.from({ length: 4 }, () => makeBus({ schema: racing }));
@@ -260,12 +267,88 @@ describe('embedded bus', () => {
     await subA.stop();
     await busA.close();
     await publishRound('two');
-    await eventually(() => seen.length >= 200, 'round two');
+    // Sentinels on every key come after anything A's partitions could redeliver.
+    await publishRound('end');
+    await eventually(
+      () => partitionsOf('B', 'end').size === 4 && seen.length >= 300,
+      'round two and sentinels',
+    );
     expect(partitionsOf('A', 'two').size).toBe(0);
     expect(partitionsOf('B', 'two')).toEqual(new Set([0, 1, 2, 3]));
     const delivered = seen.map((s) => s.message.value!.toString());
-    expect(new Set(delivered).size).toBe(200);
+    expect(delivered).toHaveLength(300);
+    expect(new Set(delivered).size).toBe(300);
     expect(overlapped).toBe(false);
+  });
+
+  it('never lets two members deliver one partition at once while the group rebalances', async () => {
+    const [busA, busB] = [
+      makeBus({ partitionsConsumedConcurrently: 4 }),
+      makeBus({ partitionsConsumedConcurrently: 4 }),
+    ];
+    const topic = unique('exclusive');
+    const groupId = unique('g');
+    await busA.ensureTopics([{ topic, numPartitions: 4 }]);
+    const inFlight = new Map<number, string>();
+    const overlaps: string[] = [];
+    const seen: BusMessage[] = [];
+    const handler = (member: string) => async (batch: { partition: number; messages: BusMessage[] }) => {
+      const other = inFlight.get(batch.partition);
+      if (other) overlaps.push(`${member} and ${other} on partition ${batch.partition}`);
+      inFlight.set(batch.partition, member);
+      // Slow enough that the joining member arrives while every partition has a batch in hand.
+      await new Promise((r) => setTimeout(r, 150));
+      inFlight.delete(batch.partition);
+      seen.push(...batch.messages);
+    };
+    track(await busA.subscribe({ groupId, topics: [topic], handleBatch: handler('A') }));
+    const keys = Array.from({ length: 16 }, (_, i) => `org-1:c-${i}`);
+    for (let round = 0; round < 5; round += 1) {
+      await busA.publish(
+        topic,
+        keys.map((key) => msg(key, String(round))),
+      );
+    }
+    await eventually(() => inFlight.size === 4, 'A to hold a batch on every partition');
+    track(await busB.subscribe({ groupId, topics: [topic], handleBatch: handler('B') }));
+    await eventually(() => new Set(seen.map((m) => `${m.key}/${m.value!.toString()}`)).size >= 80, 'all 80');
+    expect(overlaps).toEqual([]);
+    for (const key of keys) {
+      const order = [...new Set(seen.filter((m) => m.key === key).map((m) => Number(m.value!.toString())))];
+      expect(order).toEqual([0, 1, 2, 3, 4]);
+    }
+  });
+
+  it('delivers every message exactly once and in key order while concurrent publishers write', async () => {
+    const bus = makeBus();
+    const topic = unique('concurrent');
+    await bus.ensureTopics([{ topic, numPartitions: 3 }]);
+    const seen: BusMessage[] = [];
+    track(
+      await bus.subscribe({
+        groupId: unique('g'),
+        topics: [topic],
+        handleBatch: async (batch) => void seen.push(...batch.messages),
+      }),
+    );
+    const publishers = 8;
+    const perPublisher = 25;
+    await Promise.all(
+      Array.from({ length: publishers }, async (_, p) => {
+        for (let i = 0; i < perPublisher; i += 1) {
+          await bus.publish(topic, [msg(`org-1:p-${p}`, String(i)), msg(`org-1:q-${p}`, String(i))]);
+        }
+      }),
+    );
+    await eventually(() => seen.length >= publishers * perPublisher * 2, 'every message');
+    expect(seen).toHaveLength(publishers * perPublisher * 2);
+    for (let p = 0; p < publishers; p += 1) {
+      for (const key of [`org-1:p-${p}`, `org-1:q-${p}`]) {
+        expect(seen.filter((m) => m.key === key).map((m) => Number(m.value!.toString()))).toEqual(
+          Array.from({ length: perPublisher }, (_, i) => i),
+        );
+      }
+    }
   });
 
   it('takes a crashed member’s partitions over at once, and the member rejoins with a new session', async () => {

@@ -22,7 +22,12 @@ export class MemberSession {
     applicationName: string,
     onLost: () => void,
   ): Promise<MemberSession> {
-    const client = new Client({ connectionString, application_name: applicationName, keepAlive: true });
+    const client = new Client({
+      connectionString,
+      application_name: applicationName,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
     const session = new MemberSession(client, onLost);
     client.on('error', () => session.markLost());
     client.on('end', () => session.markLost());

@@ -87,6 +87,7 @@ export function createWakeups(options: WakeupsOptions): Wakeups {
       connectionString: options.connectionString,
       application_name: options.applicationName,
       keepAlive: true,
+      connectionTimeoutMillis: 10_000,
     });
     c.on('error', (error) => lost(c, error));
     c.on('end', () => lost(c));

@@ -1,9 +1,10 @@
 import { startInfra } from '@cmis/testkit';
 import { formatBenchLine, type Benchmark } from './bench';
 import { kafkaRaw } from './kafka-raw';
+import { relayBench } from './relay';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
-const benchmarks: Benchmark[] = [kafkaRaw];
+const benchmarks: Benchmark[] = [kafkaRaw, relayBench];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

@@ -19,8 +19,10 @@ export type DatabaseOptions = {
    * the owner role). Defaults to `url`, which suits local trust-auth setups.
    */
   ownerUrl?: string;
-  /** Size of the app pool; the owner pool stays small. */
+  /** Size of the app pool. */
   poolMax?: number;
+  /** Size of the owner pool: migrations, plus the relay's and pollers' concurrent shards. */
+  ownerPoolMax?: number;
 };
 
 /** A migration shipped in code: services keep them in src/db/migrations/*.ts. */
@@ -80,7 +82,7 @@ export function createDatabase(options: DatabaseOptions): Database {
     },
     pool: {
       min: 0,
-      max: 2,
+      max: options.ownerPoolMax ?? 6,
       afterCreate: (conn: Client, done: (error: Error | null, conn: Client) => void) => {
         const id = (name: string) => conn.escapeIdentifier(name);
         conn.query(`set role ${id(ownerRole)}; set search_path to ${id(schema)}`).then(

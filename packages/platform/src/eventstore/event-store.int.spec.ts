@@ -70,7 +70,6 @@ describe('event store (Postgres)', () => {
         topic: null,
         key: null,
         occurredAt,
-        publishedAt: null,
       },
       expect.objectContaining({
         id: enabled.id,
@@ -263,7 +262,7 @@ describe('event store (Postgres)', () => {
 
     it('is append-only for the app role; the system path sees every org', async () => {
       await expect(
-        withOrg(db.app, orgA, (trx) => trx('events').update({ published_at: new Date() })),
+        withOrg(db.app, orgA, (trx) => trx('events').update({ type: 'Rewritten' })),
       ).rejects.toMatchObject({ code: '42501' });
       await expect(withOrg(db.app, orgA, (trx) => trx('events').delete())).rejects.toMatchObject({
         code: '42501',

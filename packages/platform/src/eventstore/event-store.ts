@@ -60,7 +60,6 @@ type EventRow = {
   topic: string | null;
   key: string | null;
   occurred_at: Date;
-  published_at: Date | null;
 };
 
 export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
@@ -193,6 +192,5 @@ function toStoredEvent<E extends Message>(row: EventRow): StoredEvent<E> {
     topic: row.topic,
     key: row.key,
     occurredAt: row.occurred_at,
-    publishedAt: row.published_at,
   } as StoredEvent<E>; // the store trusts what it wrote: events were built by the same code's types
 }

@@ -20,16 +20,12 @@ export const eventStoreMigrations: readonly Migration[] = [
           topic          text,
           key            text,
           occurred_at    timestamptz not null,
-          published_at   timestamptz,
           constraint events_stream_version_unique unique (org_id, stream_type, stream_id, stream_version),
           constraint events_published_needs_key check (topic is null or key is not null)
         )`);
-      // The relay's work queue: what still has to go to Kafka, in position order.
-      await knex.raw(
-        'create index events_unpublished on events (position) where topic is not null and published_at is null',
-      );
+      // What still has to go to Kafka is queued by the outbox migrations (outbox_pending).
       await enableTenantRls(knex, 'events');
-      // Append-only for the service: only the owner (the relay, through withSystem) updates rows.
+      // Append-only: no role but the owner may update or delete events (and nothing does).
       await knex.raw(`
         do $$
         declare grantee regrole;

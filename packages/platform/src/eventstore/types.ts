@@ -79,5 +79,4 @@ export type StoredEvent<E extends Message = Event> = E & {
   topic: string | null;
   key: string | null;
   occurredAt: Date;
-  publishedAt: Date | null;
 };

@@ -161,9 +161,9 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
     const survivor = createOutboxRelay({ db, bus, codec, source: '/cmis/test' });
     await survivor.flush();
     const unpublished = await withSystem(db.owner, (trx) =>
-      trx('events')
-        .where({ org_id: orgId })
-        .whereNull('published_at')
+      trx('outbox_pending')
+        .join('events', 'events.position', 'outbox_pending.position')
+        .where('events.org_id', orgId)
         .count<{ count: string }[]>('* as count'),
     );
     expect(Number(unpublished[0]!.count)).toBe(0);

@@ -11,7 +11,7 @@ import { backoffDelay, sleep, type Bus, type OutgoingMessage } from '../bus';
 import { DEAD_LETTER_HEADERS } from '../bus';
 import { withSystem, type Database } from '../db';
 import { CARRIED_TRACEPARENT, CARRIED_TRACESTATE, contextFromHeaders } from '../telemetry';
-import { RELAY_LOCK_CLASS, RELAY_SHARDS, shardExpression } from './shards';
+import { RELAY_LOCK_CLASS, RELAY_SHARDS } from './shards';
 
 export interface OutboxRelayOptions {
   db: Database;
@@ -20,6 +20,8 @@ export interface OutboxRelayOptions {
   /** CloudEvents source of everything this service publishes, e.g. `/cmis/rules`. */
   source: string;
   batchSize?: number;
+  /** Shards taken at once and sent in one produce request (each holds an owner connection). */
+  concurrency?: number;
   /** How often an idle relay looks for work; `wake()` runs it at once after an append. */
   pollIntervalMs?: number;
   onError?(error: unknown): void;
@@ -54,10 +56,10 @@ interface PendingRow {
 }
 
 /**
- * The outbox relay: the event store is the outbox. Unpublished events are taken per shard
- * (`FOR UPDATE SKIP LOCKED` under the shard's advisory lock), sent with the bus's idempotent
- * acks=all producer, and marked published in the same transaction only after the broker
- * acked. A crash between ack and mark republishes them: consumers deduplicate on event id.
+ * The outbox relay: the event store is the outbox. Unpublished events (outbox_pending) are
+ * taken per shard (`FOR UPDATE SKIP LOCKED` under the shard's advisory lock), sent with the
+ * bus's idempotent acks=all producer, and marked published (their queue rows deleted) in the
+ * same transaction only after the broker acked. A crash between ack and mark republishes them: consumers deduplicate on event id.
  * Nothing selects by "position > last seen": positions are not commit order.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
@@ -69,28 +71,73 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let wakeUp: (() => void) | undefined;
   let woken = false;
 
-  const publishShard = (shard: number) =>
-    withSystem(db.owner, async (trx) => {
-      const lock = await trx.raw<{ rows: Array<{ ok: boolean }> }>(
-        'select pg_try_advisory_xact_lock(?, ?) as ok',
-        [RELAY_LOCK_CLASS, shard],
-      );
-      if (!lock.rows[0]?.ok) return 0; // another replica owns this shard right now
-      const { rows } = await trx.raw<{ rows: PendingRow[] }>(
-        `select position, org_id, stream_id, event_id, type, data, metadata, topic, key, occurred_at
-           from events
-          where topic is not null and published_at is null and ${shardExpression} = ?
-          order by position
-          limit ?
-          for update skip locked`,
-        [shard, batchSize],
-      );
-      if (rows.length === 0) return 0;
-      await publishRows(trx, rows);
-      return rows.length;
+  /**
+   * Takes the next events of several shards, each in its own transaction holding the shard's
+   * lock and its queue rows, sends them all in one produce request, then lets every shard
+   * transaction delete its rows and commit. A failed send rolls every one of them back.
+   */
+  const publishShards = async (shards: number[]): Promise<number> => {
+    let settle: (error?: unknown) => void = () => undefined;
+    const acked = new Promise<void>((resolve, reject) => (settle = (e) => (e ? reject(e) : resolve())));
+    acked.catch(() => undefined); // observed by every shard transaction below
+    // Each shard hands over the rows it took (none if it failed or found another replica there).
+    const hands = shards.map(() => {
+      let give: (rows: PendingRow[]) => void = () => undefined;
+      const taken = new Promise<PendingRow[]>((resolve) => (give = resolve));
+      return { taken, give };
     });
+    const committed = shards.map((shard, i) =>
+      withSystem(db.owner, async (trx) => {
+        let rows: PendingRow[] = [];
+        try {
+          rows = await takeShard(trx, shard);
+        } finally {
+          hands[i]!.give(rows);
+        }
+        if (rows.length === 0) return 0;
+        await acked;
+        await trx.raw('delete from outbox_pending where position = any(?::bigint[])', [
+          rows.map((r) => r.position),
+        ]);
+        return rows.length;
+      }).catch((error: unknown) => {
+        hands[i]!.give([]);
+        throw error;
+      }),
+    );
+    const rows = (await Promise.all(hands.map((h) => h.taken))).flat();
+    try {
+      if (rows.length > 0) await sendRows(rows);
+      settle();
+    } catch (error) {
+      settle(error);
+    }
+    const outcomes = await Promise.allSettled(committed);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return outcomes.reduce((sum, o) => sum + (o.status === 'fulfilled' ? o.value : 0), 0);
+  };
 
-  const publishRows = async (trx: Knex.Transaction, rows: PendingRow[]) => {
+  const takeShard = async (trx: Knex.Transaction, shard: number): Promise<PendingRow[]> => {
+    const lock = await trx.raw<{ rows: Array<{ ok: boolean }> }>(
+      'select pg_try_advisory_xact_lock(?, ?) as ok',
+      [RELAY_LOCK_CLASS, shard],
+    );
+    if (!lock.rows[0]?.ok) return []; // another replica owns this shard right now
+    const { rows } = await trx.raw<{ rows: PendingRow[] }>(
+      `select e.position, e.org_id, e.stream_id, e.event_id, e.type, e.data, e.metadata, e.topic, e.key, e.occurred_at
+         from outbox_pending p
+         join events e on e.position = p.position
+        where p.shard = ?
+        order by p.position
+        limit ?
+        for update of p skip locked`,
+      [shard, batchSize],
+    );
+    return rows;
+  };
+
+  const sendRows = async (rows: PendingRow[]) => {
     const batches = new Map<string, OutgoingMessage[]>();
     const spans: Span[] = [];
     const add = (topic: string, message: OutgoingMessage) => {
@@ -140,15 +187,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } finally {
       for (const span of spans) span.end();
     }
-    await trx.raw('update events set published_at = now() where position = any(?::bigint[])', [
-      rows.map((r) => r.position),
-    ]);
   };
 
+  const concurrency = options.concurrency ?? 4;
   const runOnce = async () => {
     const order = Array.from({ length: RELAY_SHARDS }, (_, i) => i).sort(() => Math.random() - 0.5);
     let published = 0;
-    for (const shard of order) published += await publishShard(shard);
+    for (let i = 0; i < order.length; i += concurrency) {
+      published += await publishShards(order.slice(i, i + concurrency));
+    }
     if (published > 0) options.onPublished?.(published);
     return published;
   };
@@ -212,9 +259,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
     async depth() {
       const { rows } = await withSystem(db.owner, (trx) =>
-        trx.raw<{ rows: Array<{ n: string }> }>(
-          'select count(*) as n from events where topic is not null and published_at is null',
-        ),
+        trx.raw<{ rows: Array<{ n: string }> }>('select count(*) as n from outbox_pending'),
       );
       return Number(rows[0]?.n ?? 0);
     },

@@ -6,4 +6,3 @@
 export const RELAY_SHARDS = 16;
 /** First half of the advisory lock key: "cmis" outbox relay. */
 export const RELAY_LOCK_CLASS = 0x636d6973;
-export const shardExpression = `(hashtext(key) & ${RELAY_SHARDS - 1})`;

@@ -2,9 +2,16 @@ import { startInfra } from '@cmis/testkit';
 import { formatBenchLine, type Benchmark } from './bench';
 import { kafkaRaw } from './kafka-raw';
 import { relayBench } from './relay';
+import { inboxBench } from './inbox';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
-const benchmarks: Benchmark[] = [kafkaRaw, relayBench];
+const benchmarks: Benchmark[] = [
+  // platform
+  kafkaRaw,
+  relayBench,
+  inboxBench,
+  // services: one line each
+];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

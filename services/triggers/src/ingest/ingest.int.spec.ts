@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { contactsTopic, userActionsTopic } from '@cmis/contracts';
+import type { RunningServiceProcess } from '@cmis/platform';
+import { uniqueName } from '@cmis/testkit';
+import { client, createOrgWithSource, messagesNow, startTriggers, type TestOrg } from '../testing/support';
+
+describe('ingest: Segment calls over HTTP to Kafka', () => {
+  let proc: RunningServiceProcess;
+  let org: TestOrg;
+  const service = uniqueName('trg');
+
+  beforeAll(async () => {
+    proc = await startTriggers({}, service);
+    org = await createOrgWithSource(proc.url);
+  });
+  afterAll(() => proc?.shutdown());
+
+  const send = (path: string, body: unknown, writeKey = org.source.writeKey) =>
+    client(proc.url)('POST', path, { writeKey, body });
+
+  it('publishes every call type to its topic, keyed <orgId>:<userId or anonymousId>', async () => {
+    const user = `u-${randomUUID()}`;
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ['/v1/track', { userId: user, event: 'Order Completed', properties: { revenue: 42 } }],
+      ['/v1/page', { anonymousId: `anon-${user}`, name: 'Pricing', properties: { path: '/pricing' } }],
+      ['/v1/screen', { userId: user, name: 'Home' }],
+      ['/v1/identify', { userId: user, traits: { email: 'a@example.com', plan: 'pro' } }],
+      ['/v1/group', { userId: user, groupId: 'acme', traits: { seats: 10 } }],
+      ['/v1/alias', { userId: user, previousId: `anon-${user}` }],
+    ];
+    for (const [path, body] of calls) {
+      const response = await send(path, { ...body, messageId: randomUUID() });
+      expect([path, response.status]).toEqual([path, 200]);
+    }
+    const actions = await messagesNow(userActionsTopic.name, `${org.orgId}:`);
+    const contacts = await messagesNow(contactsTopic.name, `${org.orgId}:`);
+    expect(actions.map((m) => [m.envelope.type, m.key]).sort()).toEqual(
+      [
+        ['cmis.triggers.action-tracked', `${org.orgId}:${user}`],
+        ['cmis.triggers.page-viewed', `${org.orgId}:anon-${user}`],
+        ['cmis.triggers.screen-viewed', `${org.orgId}:${user}`],
+      ].sort(),
+    );
+    expect(contacts.map((m) => m.envelope.type).sort()).toEqual([
+      'cmis.triggers.contact-aliased',
+      'cmis.triggers.contact-grouped',
+      'cmis.triggers.contact-identified',
+    ]);
+    const tracked = actions.find((m) => m.envelope.type === 'cmis.triggers.action-tracked')!;
+    expect(tracked.envelope).toMatchObject({
+      orgId: org.orgId,
+      subject: user,
+      data: {
+        userId: user,
+        event: 'Order Completed',
+        properties: { revenue: 42 },
+        context: {},
+        sourceId: org.source.sourceId,
+      },
+    });
+    const identified = contacts.find((m) => m.envelope.type === 'cmis.triggers.contact-identified')!;
+    expect(identified.envelope.data.traits).toEqual({ email: 'a@example.com', plan: 'pro' });
+  });
+
+  it('accepts the valid calls of a batch and reports each rejected one by index', async () => {
+    const user = `b-${randomUUID()}`;
+    const response = await send('/v1/batch', {
+      batch: [
+        { type: 'track', userId: user, event: 'First', messageId: randomUUID() },
+        { type: 'track', userId: user, messageId: randomUUID() },
+        { type: 'identify', userId: user, traits: { plan: 'free' }, messageId: randomUUID() },
+        { type: 'launch', userId: user },
+        { type: 'page', userId: 42 },
+        { type: 'track', userId: user, event: 'Second', messageId: randomUUID(), timestamp: 'yesterday' },
+      ],
+    });
+    expect(response.status).toBe(200);
+    const result = (await response.json()) as {
+      accepted: number;
+      rejected: Array<{ index: number; errors: Array<{ path: string }> }>;
+    };
+    expect(result.accepted).toBe(2);
+    expect(result.rejected.map((r) => [r.index, r.errors.map((e) => e.path)])).toEqual([
+      [1, ['body.batch.1.event']],
+      [3, ['body.batch.3.type']],
+      [4, ['body.batch.4.userId']],
+      [5, ['body.batch.5.timestamp']],
+    ]);
+    const published = await messagesNow(userActionsTopic.name, `${org.orgId}:${user}`);
+    expect(published.map((m) => m.envelope.data.event)).toEqual(['First']);
+    expect(await messagesNow(contactsTopic.name, `${org.orgId}:${user}`)).toHaveLength(1);
+  });
+
+  it('publishes a retried messageId once, also after a restart of triggers (Redis, not memory)', async () => {
+    const user = `i-${randomUUID()}`;
+    const call = { userId: user, event: 'Signed Up', messageId: `m-${randomUUID()}` };
+    expect((await send('/v1/track', call)).status).toBe(200);
+    const retried = await send('/v1/track', call);
+    expect(retried.status).toBe(200);
+    expect(await retried.json()).toEqual({ success: true, duplicate: true });
+
+    await proc.shutdown();
+    proc = await startTriggers({}, service);
+    const afterRestart = await send('/v1/track', call);
+    expect(afterRestart.status).toBe(200);
+    expect(await afterRestart.json()).toEqual({ success: true, duplicate: true });
+    const inBatch = await send('/v1/batch', { batch: [{ type: 'track', ...call }] });
+    expect(await inBatch.json()).toMatchObject({ accepted: 1, duplicates: 1 });
+
+    expect(await messagesNow(userActionsTopic.name, `${org.orgId}:${user}`)).toHaveLength(1);
+  });
+
+  it('answers 429 with Retry-After over the per-source limit', async () => {
+    const limited = await startTriggers({ rateLimits: { sourceEventsPerSecond: 3 } });
+    try {
+      const limitedOrg = await createOrgWithSource(limited.url);
+      const post = () =>
+        client(limited.url)('POST', '/v1/batch', {
+          writeKey: limitedOrg.source.writeKey,
+          body: {
+            batch: [
+              { type: 'track', userId: 'u', event: 'E' },
+              { type: 'track', userId: 'u', event: 'E' },
+            ],
+          },
+        });
+      expect((await post()).status).toBe(200);
+      const refused = await post();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    } finally {
+      await limited.shutdown();
+    }
+  });
+});

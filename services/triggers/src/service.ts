@@ -1,0 +1,76 @@
+import type { CreateService } from '@cmis/platform';
+import { triggersMigrations } from './db/migrations';
+import { ingestRoutes } from './ingest/api';
+import { createFactPublisher } from './ingest/publisher';
+import { DEFAULT_RATE_LIMITS, type IngestRateLimits } from './ingest/rate-limits';
+import { metricsRoutes } from './metrics/api';
+import { openApiDocument } from './openapi';
+import { scheduleRoutes } from './schedules/api';
+import { createSchedulePoller } from './schedules/poller';
+import { ingestEdge } from './shared/edge';
+import { sourceRoutes } from './sources/api';
+import { webhookRoutes } from './webhooks/api';
+
+export interface TriggersOptions {
+  rateLimits?: Partial<IngestRateLimits>;
+  /** How often the schedule poller looks for due ticks. */
+  schedulePollMs?: number;
+  idempotencyTtlMs?: number;
+}
+
+/** Options from the environment (TRIGGERS_*), for the process entry and the all-in-one. */
+export function triggersOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): TriggersOptions {
+  const number = (name: string) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new Error(`${name} must be a positive number, got ${raw}`);
+    return value;
+  };
+  return {
+    rateLimits: {
+      ...(number('TRIGGERS_ORG_EVENTS_PER_SECOND')
+        ? { orgEventsPerSecond: number('TRIGGERS_ORG_EVENTS_PER_SECOND') }
+        : {}),
+      ...(number('TRIGGERS_SOURCE_EVENTS_PER_SECOND')
+        ? { sourceEventsPerSecond: number('TRIGGERS_SOURCE_EVENTS_PER_SECOND') }
+        : {}),
+    },
+    schedulePollMs: number('TRIGGERS_SCHEDULE_POLL_MS'),
+  };
+}
+
+export function createTriggersService(options: TriggersOptions = {}): CreateService {
+  return (rt) => {
+    const limits: IngestRateLimits = { ...DEFAULT_RATE_LIMITS, ...options.rateLimits };
+    const publish = createFactPublisher(rt, { idempotencyTtlMs: options.idempotencyTtlMs });
+    const poller = createSchedulePoller({
+      db: rt.db,
+      eventStore: rt.eventStore,
+      logger: rt.logger,
+      intervalMs: options.schedulePollMs,
+      onFired: () => rt.relay.wake(),
+    });
+    return {
+      migrations: triggersMigrations,
+      routes(router) {
+        router.get('/openapi.json', (_req, res) => res.json(openApiDocument));
+        const edge = ingestEdge(rt, limits);
+        ingestRoutes(rt, router, edge, publish);
+        metricsRoutes(rt, router, edge, publish);
+        webhookRoutes(rt, router, limits, publish);
+        sourceRoutes(rt, router);
+        scheduleRoutes(rt, router);
+      },
+      async start() {
+        poller.start();
+      },
+      async stop() {
+        await poller.stop();
+      },
+    };
+  };
+}
+
+export const createService: CreateService = (rt) => createTriggersService(triggersOptionsFromEnv())(rt);

@@ -1,0 +1,58 @@
+import { HttpProblem, problemType, requireJson, type ServiceRuntime } from '@cmis/platform';
+import type { Request, RequestHandler } from 'express';
+import { createIngestAdmission, type IngestRateLimits } from '../ingest/rate-limits';
+import { createWriteKeyAuth, type WriteKeyPrincipal } from '../ingest/write-keys';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Set by the write-key edge: the source (and its org) that sent the call. */
+      source?: WriteKeyPrincipal;
+    }
+  }
+}
+
+/** Bytes the client sent: Content-Length when present, else the parsed body re-encoded. */
+export function requestBytes(req: Request): number {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > 0) return declared;
+  return Buffer.byteLength(JSON.stringify(req.body ?? {}) ?? '', 'utf8');
+}
+
+export function tooLarge(limit: number): HttpProblem {
+  return new HttpProblem(
+    413,
+    'Request body too large',
+    `The request body exceeds the limit of ${limit} bytes`,
+    {
+      type: problemType('body-too-large'),
+      errors: [{ path: 'body', message: `must be at most ${limit} bytes` }],
+    },
+  );
+}
+
+/**
+ * The ingest edge shared by Segment calls and metrics: JSON only (415), a body within `maxBytes`
+ * (413), a live write key (401), then the rate limits (429, Retry-After), counted in `events`.
+ */
+export function ingestEdge(rt: ServiceRuntime, limits: IngestRateLimits) {
+  const json = requireJson();
+  const auth = createWriteKeyAuth(rt);
+  const admit = createIngestAdmission(rt, limits);
+  return (maxBytes: number, events: (req: Request) => number): RequestHandler =>
+    (req, res, next) => {
+      json(req, res, (refused?: unknown) => {
+        if (refused) return next(refused);
+        if (requestBytes(req) > maxBytes) return next(tooLarge(maxBytes));
+        auth
+          .authenticate(req)
+          .then(async (principal) => {
+            await admit(principal, events(req));
+            req.source = principal;
+            next();
+          })
+          .catch(next);
+      });
+    };
+}

@@ -132,7 +132,7 @@ export async function startPostmaster(context: ClusterContext, port: number): Pr
     ],
     processOptions(context),
   );
-  postmaster.child.unref();
+  postmaster.unref();
   try {
     await waitUntilReady(context, postmaster, port);
     return postmaster;
@@ -152,13 +152,15 @@ async function waitUntilReady(
   for (;;) {
     if (postmaster.hasExited()) {
       const lines = postmaster.recentLines();
-      if (lines.some((line) => /could not bind .*Address already in use/.test(line)))
+      if (lines.some((line) => /could not bind .*Address already in use/.test(line))) {
         throw new PortInUseError(port);
+      }
       throw new PostgresStartError(context.pgData, 'postmaster', await postmaster.exited, lines);
     }
     const remaining = deadline - Date.now();
-    if (remaining <= 0)
+    if (remaining <= 0) {
       throw new PostgresStartTimeoutError(context.timeoutMs, postmaster.recentLines(), lastProbeError);
+    }
     try {
       if ((await dataDirectoryAt(port, Math.min(remaining, 1_000))) === context.pgData) return;
       lastProbeError = 'another Postgres answers on this port';

@@ -65,12 +65,22 @@ function readLockPid(file: string): number | undefined {
   }
 }
 
-/** Signal 0 checks existence; EPERM means alive but someone else's. */
+/** Signal 0 checks existence (EPERM: alive, someone else's); a zombie has died already. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // "pid (comm) state ...": comm may hold spaces and parentheses, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false; // no /proc: trust the signal
   }
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import type { Logger } from '../logging';
 import type { PostgresAccount } from './postgres-user';
 
@@ -12,6 +13,8 @@ export type PostgresProcess = {
   hasExited(): boolean;
   /** The last lines it wrote, for error messages. */
   recentLines(): string[];
+  /** Lets Node exit while it runs (the 'exit' hook then stops it); terminate() holds Node again. */
+  unref(): void;
   /** Sends the signal, escalating to SIGKILL if it is still there after `graceMs`; resolves on exit. */
   terminate(signal: NodeJS.Signals, graceMs: number): Promise<void>;
 };
@@ -69,9 +72,15 @@ export function spawnPostgresProcess(
     exited,
     hasExited: () => ended !== undefined,
     recentLines: () => [...lines],
+    unref() {
+      child.unref();
+      for (const stream of [child.stdout, child.stderr]) (stream as Partial<Socket> | null)?.unref?.();
+    },
     async terminate(signal, graceMs) {
       if (ended !== undefined) return;
-      child.ref(); // keep Node alive until it is gone
+      // Keep Node alive until it is gone.
+      child.ref();
+      for (const stream of [child.stdout, child.stderr]) (stream as Partial<Socket> | null)?.ref?.();
       send(child, signal);
       const escalation = setTimeout(() => send(child, 'SIGKILL'), graceMs);
       await exited;

@@ -45,7 +45,8 @@ const STOP_GRACE_MS = 30_000;
 /**
  * Starts (initialising on first use) a private Postgres over `<dataDir>/postgres`, holding
  * `<dataDir>/cmis.lock` while it runs. Rejects with an EmbeddedPostgresError subclass and
- * leaves nothing running when it cannot start.
+ * leaves nothing running when it cannot start. The running Postgres does not keep Node alive
+ * by itself: if the process ends without stop(), Postgres is sent its fast-shutdown signal.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const started = Date.now();
@@ -58,7 +59,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await ensureWritableDir(dataDir);
   const lock = lockDataDir(dataDir);
   let postmaster: PostgresProcess | undefined;
-  let initialised = false;
+  let initialisedNow = false;
   try {
     const context: ClusterContext = {
       pgData: join(dataDir, 'postgres'),
@@ -74,7 +75,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     }
     if ((await pgDataState(pgData)) === 'new') {
       await initialiseCluster(context);
-      initialised = true;
+      initialisedNow = true;
     } else {
       await stopLeftoverPostmaster(context);
       // Someone else's after a copy or restore, say; Postgres insists on owning it.
@@ -114,7 +115,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
 
   const url = superuserUrl(port, EMBEDDED_DATABASE);
-  logger?.info({ dataDir, port, initialised, ms: Date.now() - started }, 'embedded postgres ready');
+  logger?.info({ dataDir, port, initialisedNow, ms: Date.now() - started }, 'embedded postgres ready');
   return { url, dataDir, port, stop };
 }
 

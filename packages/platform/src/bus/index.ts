@@ -8,3 +8,4 @@ export {
   defaultDeadLetterTopic,
 } from './dead-letter';
 export { busConformanceSuite } from './conformance';
+export * from './embedded';

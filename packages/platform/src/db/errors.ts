@@ -13,7 +13,7 @@ export class InvalidOrgIdError extends Error {
 export class WrongConnectionError extends Error {
   override readonly name = 'WrongConnectionError';
   constructor(
-    readonly operation: 'withOrg' | 'withSystem',
+    readonly operation: 'withOrg' | 'withOrgs' | 'withSystem',
     readonly expected: 'app' | 'owner',
   ) {
     super(`${operation} needs the ${expected} connection of a database made by createDatabase`);

@@ -1,7 +1,7 @@
 export { createDatabase } from './database';
 export type { Database, DatabaseOptions, Migration } from './database';
 export { enableTenantRls, tenantTable } from './rls';
-export { OrgId, withOrg, withSystem } from './tenancy';
+export { OrgId, withOrg, withOrgs, withSystem } from './tenancy';
 export {
   DatabaseConfigError,
   InvalidOrgIdError,

@@ -40,3 +40,22 @@ export async function withSystem<T>(owner: Knex, work: (trx: Knex.Transaction) =
   if (connectionKinds.get(owner) !== 'owner') throw new WrongConnectionError('withSystem', 'owner');
   return owner.transaction(work);
 }
+
+/**
+ * One transaction of the app connection that works for several orgs in turn: `useOrg(orgId)`
+ * switches the transaction-local org before each org's reads and writes. For consumers that
+ * apply a batch spanning orgs atomically (one commit instead of one per org).
+ */
+export async function withOrgs<T>(
+  app: Knex,
+  work: (trx: Knex.Transaction, useOrg: (orgId: string) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  if (connectionKinds.get(app) !== 'app') throw new WrongConnectionError('withOrgs', 'app');
+  return app.transaction(async (trx) => {
+    const useOrg = async (orgId: string) => {
+      if (!OrgId.safeParse(orgId).success) throw new InvalidOrgIdError(orgId);
+      await trx.raw(`select set_config('app.current_org_id', ?, true)`, [orgId]);
+    };
+    return work(trx, useOrg);
+  });
+}

@@ -9,7 +9,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '../bus';
-import { withOrg, type Database } from '../db';
+import { withOrgs, type Database } from '../db';
 import { SpanKind, withSpanFrom } from '../telemetry';
 
 export interface InboxEvent {
@@ -63,9 +63,9 @@ export interface InboxOptions {
 
 /**
  * The inbox consumer: decode and validate every message (failures are dead-lettered), group
- * the batch by org, and per org write the processed event ids and the projection change in one
- * transaction. Offsets are committed by the bus only after every org's transaction committed,
- * so a redelivered event finds its id already recorded and changes nothing.
+ * the batch by org, and write every org's processed event ids and projection changes in one
+ * transaction (row-level security switched to each org in turn). Offsets are committed by the
+ * bus only after it committed, so a redelivered event finds its id recorded and changes nothing.
  */
 export async function startInbox(options: InboxOptions): Promise<Subscription> {
   const { bus, db, codec, groupId, handle, apply } = options;
@@ -91,43 +91,51 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
       events.push({ envelope, message });
       byOrg.set(envelope.orgId, events);
     }
-    for (const [orgId, events] of byOrg) await applyOrg(orgId, events);
+    await applyBatch(byOrg);
   };
 
-  const applyOrg = async (orgId: string, events: InboxEvent[]): Promise<void> => {
-    let pending = events;
-    // Each poison event found is dead-lettered and the org's work redone without it.
+  /** Every org's fresh events in one transaction (the org switched per group): one commit a batch. */
+  const applyBatch = async (byOrg: Map<string, InboxEvent[]>): Promise<void> => {
+    let pending = byOrg;
+    // Each poison event found is dead-lettered and the batch's work redone without it.
     for (;;) {
       try {
-        await withOrg(db.app, orgId, async (trx) => {
-          const fresh = await recordFresh(trx, orgId, groupId, pending);
-          if (fresh.length === 0) return;
-          const context = { trx, orgId };
-          if (handle) {
-            for (const event of fresh) {
-              await spanOf(event, () => handle(event, context)).catch((error: unknown) => {
-                if (error instanceof PoisonMessageError && !(error instanceof PoisonEventError)) {
-                  throw new PoisonEventError(event.envelope.id, error.reason, { cause: error });
-                }
-                throw error;
-              });
-            }
-          } else {
-            const [first, ...rest] = fresh;
-            // The bulk apply runs in the first event's span; the others are marked processed.
-            await spanOf(first!, () => apply!(fresh, context));
-            for (const event of rest) await spanOf(event, async () => undefined);
+        await withOrgs(db.app, async (trx, useOrg) => {
+          for (const [orgId, events] of pending) {
+            await useOrg(orgId);
+            const fresh = await recordFresh(trx, orgId, groupId, events);
+            if (fresh.length > 0) await applyOrg(fresh, { trx, orgId });
           }
         });
         return;
       } catch (error) {
         if (!(error instanceof PoisonEventError)) throw error;
-        const bad = pending.find((e) => e.envelope.id === error.eventId);
+        const bad = [...pending.values()].flat().find((e) => e.envelope.id === error.eventId);
         if (!bad) throw error;
         await poison(bad.message, error.reason);
-        pending = pending.filter((e) => e !== bad);
+        pending = new Map(
+          [...pending].map(([orgId, events]) => [orgId, events.filter((e) => e !== bad)] as const),
+        );
       }
     }
+  };
+
+  const applyOrg = async (fresh: InboxEvent[], context: InboxContext): Promise<void> => {
+    if (handle) {
+      for (const event of fresh) {
+        await spanOf(event, () => handle(event, context)).catch((error: unknown) => {
+          if (error instanceof PoisonMessageError && !(error instanceof PoisonEventError)) {
+            throw new PoisonEventError(event.envelope.id, error.reason, { cause: error });
+          }
+          throw error;
+        });
+      }
+      return;
+    }
+    const [first, ...rest] = fresh;
+    // The bulk apply runs in the first event's span; the others are marked processed.
+    await spanOf(first!, () => apply!(fresh, context));
+    for (const event of rest) await spanOf(event, async () => undefined);
   };
 
   return bus.subscribe({

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { createCodec, userActionsTopic } from '@cmis/contracts';
+import {
+  createDatabase,
+  createKafkaBus,
+  platformMigrations,
+  startInbox,
+  tenantTable,
+  withOrg,
+} from '@cmis/platform';
+import { uniqueName, uniqueSchema } from '@cmis/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import { secondsSince, type Benchmark } from './bench';
+import { trackedData } from './relay';
+
+const EVENTS = 50_000;
+const ORGS = 20;
+
+/**
+ * Inbox: events decoded, validated, deduplicated and applied to a Postgres projection (one
+ * transaction per org per batch), beside raw kafkajs consuming the same messages.
+ */
+export const inboxBench: Benchmark = {
+  name: 'inbox',
+  description: `inbox: ${EVENTS} events (${ORGS} orgs) applied to a projection vs raw kafkajs consume of the same topic`,
+  async run(infra) {
+    const codec = createCodec({ registryUrl: infra.schemaRegistryUrl });
+    const topic = userActionsTopic.name;
+    const bus = createKafkaBus({ brokers: infra.kafkaBrokers, clientId: 'bench-inbox' });
+    await bus.ensureTopics([{ topic, numPartitions: userActionsTopic.partitions }]);
+    const orgs = Array.from({ length: ORGS }, () => randomUUID());
+
+    // Untimed: put the events on the topic, encoded as the relay would.
+    const messages = await Promise.all(
+      Array.from({ length: EVENTS }, async (_, i) => {
+        const orgId = orgs[i % ORGS]!;
+        const contact = `contact-${i % 2_000}`;
+        const encoded = await codec.encode(topic, {
+          id: randomUUID(),
+          source: '/cmis/bench',
+          type: 'cmis.triggers.action-tracked',
+          specversion: '1.0',
+          time: new Date().toISOString(),
+          subject: contact,
+          orgId,
+          schemaVersion: userActionsTopic.schemaVersion,
+          correlationId: randomUUID(),
+          causationId: null,
+          data: trackedData(contact, i),
+        });
+        return { key: `${orgId}:${contact}`, value: encoded.value, headers: encoded.headers };
+      }),
+    );
+    for (let i = 0; i < messages.length; i += 5_000) await bus.publish(topic, messages.slice(i, i + 5_000));
+    const kafka = new Kafka({
+      brokers: infra.kafkaBrokers,
+      clientId: 'bench-inbox-raw',
+      logLevel: logLevel.WARN,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    const total = (await admin.fetchTopicOffsets(topic)).reduce(
+      (n, p) => n + Number(p.high) - Number(p.low),
+      0,
+    );
+    await admin.disconnect();
+
+    // Reference: raw kafkajs reading the whole topic through a fresh group.
+    const consumer = kafka.consumer({ groupId: uniqueName('bench-raw') });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let seen = 0;
+    const rawStart = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        partitionsConsumedConcurrently: 4,
+        eachBatch: async ({ batch }) => {
+          seen += batch.messages.length;
+          if (seen >= total) resolve();
+        },
+      });
+    });
+    const rawSeconds = secondsSince(rawStart);
+    await consumer.disconnect();
+
+    const db = createDatabase({ url: infra.databaseUrl, schema: uniqueSchema('bench_inbox') });
+    await db.migrate([
+      ...platformMigrations,
+      {
+        name: 'bench_0001_actions',
+        up: (knex) =>
+          tenantTable(knex, 'actions', (t) => {
+            t.uuid('event_id').notNullable();
+            t.text('contact').notNullable();
+            t.text('event').notNullable();
+          }),
+      },
+    ]);
+    let applied = 0;
+    let allApplied: () => void = () => undefined;
+    const done = new Promise<void>((r) => (allApplied = r));
+    const inboxStart = process.hrtime.bigint();
+    const sub = await startInbox({
+      bus,
+      db,
+      codec,
+      groupId: uniqueName('bench-inbox'),
+      topics: [topic],
+      apply: async (events, { trx, orgId }) => {
+        await trx('actions').insert(
+          events.map(({ envelope }) => ({
+            org_id: orgId,
+            event_id: envelope.id,
+            contact: envelope.subject,
+            event: (envelope.data as { event?: string }).event ?? envelope.type,
+          })),
+        );
+        applied += events.length;
+        if (applied >= total) allApplied();
+      },
+    });
+    await done;
+    const inboxSeconds = secondsSince(inboxStart);
+    await sub.stop();
+    const check = await withOrg(db.app, orgs[0]!, (trx) =>
+      trx('actions').count<{ count: string }[]>('* as count'),
+    );
+    if (Number(check[0]!.count) !== EVENTS / ORGS) throw new Error(`org 0 has ${check[0]!.count} rows`);
+    await bus.close();
+    await db.destroy();
+    return {
+      name: 'inbox',
+      value: total / inboxSeconds,
+      unit: 'events/s',
+      reference: total / rawSeconds,
+      details: {
+        messagesOnTopic: total,
+        inboxSeconds: inboxSeconds.toFixed(2),
+        rawConsumeSeconds: rawSeconds.toFixed(2),
+      },
+    };
+  },
+};

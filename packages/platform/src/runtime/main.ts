@@ -12,6 +12,8 @@ export interface ServiceMainOptions {
   service: string;
   httpPort: number;
   create: CreateService;
+  /** How often outbox depth and consumer lag are refreshed for /metrics (default 10 s). */
+  gaugeIntervalMs?: number;
 }
 
 export interface RunningServiceProcess {
@@ -48,7 +50,11 @@ export async function startServiceProcess(
   const platform = createPlatform({ config, logger, clientId: config.SERVICE_NAME });
   await ensureCatalogTopics(platform.bus);
   const metrics = createMetrics({ service: config.SERVICE_NAME });
-  const service = await startService(platform, options.create, { name: options.service, metrics });
+  const service = await startService(platform, options.create, {
+    name: options.service,
+    metrics,
+    gaugeIntervalMs: options.gaugeIntervalMs,
+  });
   const app = createHttpApp({
     logger,
     metrics,

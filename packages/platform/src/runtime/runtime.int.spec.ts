@@ -93,7 +93,7 @@ describe('service runtime: a service process on Kafka, Postgres and Redis', () =
   beforeAll(async () => {
     const env = testEnv();
     proc = await startServiceProcess(
-      { service: name, httpPort: 0, create: createContactsService },
+      { service: name, httpPort: 0, create: createContactsService, gaugeIntervalMs: 200 },
       {
         KAFKA_BROKERS: env.kafkaBrokers!.join(','),
         SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
@@ -141,6 +141,15 @@ describe('service runtime: a service process on Kafka, Postgres and Redis', () =
       (r) => r.status === 200,
     );
     expect(await read.json()).toEqual({ contactId: 'c-1', traits: { plan: 'pro' } });
+
+    // /metrics: request counts by route pattern, outbox depth and the consumers' lag.
+    const metrics = await until(
+      async () => (await call('GET', '/metrics')).text(),
+      (text) => text.includes(`group="${name}.contacts"`),
+    );
+    expect(metrics).toMatch(/outbox_depth\{[^}]*\} 0/);
+    expect(metrics).toContain(`consumer_lag{topic="cmis.triggers.contacts.v1"`);
+    expect(metrics).toContain('route="/contacts/:contactId"');
   });
 
   it('answers problem+json for a missing key, a missing scope and a bad body', async () => {

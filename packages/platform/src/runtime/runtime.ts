@@ -1,3 +1,4 @@
+import { tenancyTopic } from '@cmis/contracts';
 import { Router } from 'express';
 import type { Subscription } from '../bus';
 import { createDatabase } from '../db';
@@ -31,6 +32,8 @@ export interface RunningService {
 export interface StartServiceOptions {
   name: string;
   metrics?: Metrics;
+  /** How often outbox depth and consumer lag are measured for /metrics. */
+  gaugeIntervalMs?: number;
 }
 
 /**
@@ -47,6 +50,7 @@ export async function startService(
   const metrics = options.metrics ?? createMetrics({ service: name });
   const db = createDatabase({ url: platform.databaseUrl, schema: name.replace(/-/g, '_') });
   const subscriptions: Subscription[] = [];
+  const consumed: Array<{ groupId: string; topics: string[] }> = [];
   const onRetry = (error: unknown, attempt: number) =>
     logger.warn({ err: error, attempt }, 'consumer batch failed; retrying with backoff');
   const relay = createOutboxRelay({
@@ -81,6 +85,7 @@ export async function startService(
             logger.warn({ topic: message.topic, offset: message.offset, reason }, 'dead-lettered')),
       });
       subscriptions.push(sub);
+      consumed.push({ groupId: inbox.groupId, topics: inbox.topics });
       return sub;
     },
     eventMetadata(chain = {}) {
@@ -96,9 +101,30 @@ export async function startService(
   subscriptions.push(
     await startTenancyProjection({ bus: platform.bus, db, codec: platform.codec, service: name, onRetry }),
   );
+  consumed.push({ groupId: `${name}.tenancy`, topics: [tenancyTopic.name] });
   await module.start?.();
+  const gauges = startGauges();
   const router = Router();
   module.routes?.(router);
+
+  /** Outbox depth and consumer lag for /metrics, refreshed in the background. */
+  function startGauges(): NodeJS.Timeout {
+    const refresh = async () => {
+      metrics.outboxDepth.set(await relay.depth());
+      for (const { groupId, topics } of consumed) {
+        for (const topic of topics) {
+          for (const { partition, lag } of await platform.bus.lag(groupId, topic)) {
+            metrics.consumerLag.set({ topic, partition: String(partition), group: groupId }, lag);
+          }
+        }
+      }
+    };
+    const timer = setInterval(() => {
+      refresh().catch((error: unknown) => logger.debug({ err: error }, 'metrics refresh failed'));
+    }, options.gaugeIntervalMs ?? 10_000);
+    timer.unref();
+    return timer;
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -114,6 +140,7 @@ export async function startService(
     },
     stop() {
       stopping ??= (async () => {
+        clearInterval(gauges);
         await module.stop?.();
         await Promise.allSettled(subscriptions.map((s) => s.stop()));
         await relay.stop();

@@ -66,7 +66,18 @@ export class RuleVersionConflictError extends ConflictError {
 /** The top-level fields whose values differ between two definitions (for the audit trail). */
 export function changedFields(before: RuleDefinition, after: RuleDefinition): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]) as Set<keyof RuleDefinition>;
-  return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
+  return [...keys].filter((k) => canonical(before[k]) !== canonical(after[k])).sort();
+}
+
+// Key order is not meaning: a definition read back from jsonb has its keys reordered.
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
 }
 
 export const ruleDecider: Decider<RuleState, RuleCommand, RuleEvent> = {

@@ -80,8 +80,18 @@ describe('rule aggregate', () => {
       ]);
   });
 
-  it('an update that changes nothing records nothing', () => {
+  it('an update that changes nothing records nothing, whatever the key order', () => {
     spec.given([created]).when(command('UpdateRule', { ruleId, definition })).then([]);
+    const reordered = Object.fromEntries(Object.entries(definition).reverse()) as RuleDefinition;
+    const conditions = {
+      value: 50,
+      operator: '>',
+      field: 'metrics.cpa',
+    } as unknown as RuleDefinition['conditions'];
+    spec
+      .given([created])
+      .when(command('UpdateRule', { ruleId, definition: { ...reordered, conditions } }))
+      .then([]);
   });
 
   it('refuses an update against a stale version', () => {

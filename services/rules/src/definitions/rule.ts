@@ -22,7 +22,7 @@ export const ScheduleTrigger = z
 export const Trigger = z.discriminatedUnion('kind', [EventTrigger, MetricsTrigger, ScheduleTrigger]);
 export type Trigger = z.infer<typeof Trigger>;
 
-const campaignTarget = { campaignId: Ref.optional(), reason: Text.optional() };
+const campaignTarget = { campaignId: Ref.optional() };
 const contactTarget = { contactId: Ref.optional() };
 // Headers the signature and the transport own; a rule cannot set them.
 const RESERVED_HEADERS =

@@ -4,9 +4,18 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DataDirCorruptError, DataDirNotWritableError } from './errors';
 
-/** `$CMIS_DATA_DIR`, else `${XDG_DATA_HOME:-~/.local/share}/cmis` (XDG base directory spec). */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+/**
+ * `$CMIS_DATA_DIR`, else `${XDG_DATA_HOME:-~/.local/share}/cmis` (XDG base directory spec).
+ * As root, without either, `/var/lib/cmis`: Postgres refuses to run as root and runs as the
+ * `postgres` account, which cannot reach into /root.
+ */
+export function defaultDataDir(
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+  uid: number | undefined = process.getuid?.(),
+): string {
   if (env.CMIS_DATA_DIR) return resolve(env.CMIS_DATA_DIR);
+  if (uid === 0 && !env.XDG_DATA_HOME) return '/var/lib/cmis';
   // The spec says a relative XDG_DATA_HOME is invalid and must be ignored.
   const xdg = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : undefined;
   return join(xdg ?? join(home, '.local', 'share'), 'cmis');

@@ -9,11 +9,18 @@ describe('defaultDataDir', () => {
   });
 
   it('is cmis under XDG_DATA_HOME, else under ~/.local/share', () => {
-    expect(defaultDataDir({ XDG_DATA_HOME: '/xdg' }, '/home/ann')).toBe('/xdg/cmis');
-    expect(defaultDataDir({}, '/home/ann')).toBe('/home/ann/.local/share/cmis');
+    expect(defaultDataDir({ XDG_DATA_HOME: '/xdg' }, '/home/ann', 1000)).toBe('/xdg/cmis');
+    expect(defaultDataDir({}, '/home/ann', 1000)).toBe('/home/ann/.local/share/cmis');
   });
 
   it('ignores a relative XDG_DATA_HOME, as the XDG spec says', () => {
-    expect(defaultDataDir({ XDG_DATA_HOME: 'relative' }, '/home/ann')).toBe('/home/ann/.local/share/cmis');
+    expect(defaultDataDir({ XDG_DATA_HOME: 'relative' }, '/home/ann', 1000)).toBe(
+      '/home/ann/.local/share/cmis',
+    );
+  });
+
+  it('is /var/lib/cmis for root, whose home the postgres account cannot enter', () => {
+    expect(defaultDataDir({}, '/root', 0)).toBe('/var/lib/cmis');
+    expect(defaultDataDir({ XDG_DATA_HOME: '/xdg' }, '/root', 0)).toBe('/xdg/cmis');
   });
 });

@@ -3,6 +3,7 @@ import { formatBenchLine, type Benchmark } from './bench';
 import { kafkaRaw } from './kafka-raw';
 import { relayBench } from './relay';
 import { inboxBench } from './inbox';
+import { rulesEvalBench } from './rules-eval';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
 const benchmarks: Benchmark[] = [
@@ -11,6 +12,7 @@ const benchmarks: Benchmark[] = [
   relayBench,
   inboxBench,
   // services: one line each
+  rulesEvalBench,
 ];
 
 async function main(): Promise<void> {

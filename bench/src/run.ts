@@ -4,6 +4,7 @@ import { kafkaRaw } from './kafka-raw';
 import { relayBench } from './relay';
 import { inboxBench } from './inbox';
 import { rulesEvalBench } from './rules-eval';
+import { rulesE2eBench } from './rules-e2e';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
 const benchmarks: Benchmark[] = [
@@ -13,6 +14,7 @@ const benchmarks: Benchmark[] = [
   inboxBench,
   // services: one line each
   rulesEvalBench,
+  rulesE2eBench,
 ];
 
 async function main(): Promise<void> {

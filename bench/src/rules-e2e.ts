@@ -1,0 +1,236 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { createCodec, entityMetricsTopic, ruleActionsTopic, type ActionRequested } from '@cmis/contracts';
+import { freePort, uniqueName, type Infra } from '@cmis/testkit';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import type { Benchmark } from './bench';
+
+// Events per second; the env override is for finding where the pipeline saturates.
+const RATE = Number(process.env.BENCH_RULES_E2E_RATE ?? 5_000);
+const SECONDS = 10;
+const WARMUP_SECONDS = 2;
+const TICK_MS = 10;
+const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
+const ADMIN_TOKEN = 'bench-rules-e2e-admin-token-0123456789';
+
+interface ServiceUnderTest {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A service as in production: its own process from its build, on the kit's infrastructure. */
+async function startService(name: 'triggers' | 'rules', infra: Infra): Promise<ServiceUnderTest> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [resolve(__dirname, `../../services/${name}/dist/main.js`)],
+    {
+      env: {
+        ...process.env,
+        HTTP_PORT: String(port),
+        KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+        SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
+        DATABASE_URL: infra.databaseUrl,
+        REDIS_URL: infra.redisUrl,
+        CMIS_ADMIN_TOKEN: ADMIN_TOKEN,
+        LOG_LEVEL: 'warn',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+        // The bench measures the pipeline, not ingest's limiter.
+        TRIGGERS_ORG_EVENTS_PER_SECOND: '10000000',
+        TRIGGERS_SOURCE_EVENTS_PER_SECOND: '10000000',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    await until(
+      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+      60_000,
+      `${name} readyz`,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, stop };
+}
+
+async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`rules-e2e bench: ${what} not ready in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const post = (url: string, auth: string, body: unknown) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: auth },
+    body: JSON.stringify(body),
+  });
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * Event → action-requested latency at 5,000 metrics snapshots/s: POST /v1/metrics on triggers,
+ * Kafka, the rules service (its own process) evaluating a CPA rule, its outbox, Kafka again, a
+ * plain kafkajs reader. Reference: the same snapshots' latency to cmis.triggers.entity-metrics.v1
+ * (ingest alone), measured in the same run.
+ */
+export const rulesE2eBench: Benchmark = {
+  name: 'rules-e2e',
+  description: `metrics snapshot -> action-requested latency at ${RATE}/s for ${SECONDS}s through triggers ingest, Kafka and rules`,
+  async run(infra) {
+    const [triggers, rules] = await Promise.all([
+      startService('triggers', infra),
+      startService('rules', infra),
+    ]);
+    const kafka = new Kafka({
+      brokers: infra.kafkaBrokers,
+      clientId: uniqueName('bench-rules-e2e'),
+      logLevel: logLevel.NOTHING,
+    });
+    const consumers: Consumer[] = [];
+    try {
+      const admin = `Bearer ${ADMIN_TOKEN}`;
+      const { orgId } = (await (
+        await post(`${triggers.url}/admin/orgs`, admin, { name: uniqueName('bench') })
+      ).json()) as { orgId: string };
+      const { key } = (await (
+        await post(`${triggers.url}/admin/orgs/${orgId}/keys`, admin, { scopes: ['*'] })
+      ).json()) as { key: string };
+      let writeKey = '';
+      await until(
+        async () => {
+          const created = await post(`${triggers.url}/v1/sources`, `Bearer ${key}`, { name: 'bench' });
+          if (created.status === 201) writeKey = ((await created.json()) as { writeKey: string }).writeKey;
+          return created.status === 201;
+        },
+        30_000,
+        'source',
+      );
+      await until(
+        async () =>
+          (
+            await post(`${rules.url}/v1/rules`, `Bearer ${key}`, {
+              name: 'Pause high CPA campaigns',
+              entityType: 'campaign',
+              trigger: { kind: 'metrics' },
+              conditions: { field: 'metrics.cpa', operator: '>', value: 50 },
+              actions: [{ kind: 'pause_campaign' }],
+            })
+          ).status === 201,
+        30_000,
+        'rule',
+      );
+
+      const codec = createCodec({ registryUrl: infra.schemaRegistryUrl });
+      const sentAt = new Map<string, number>();
+      const actionLatency: number[] = [];
+      const ingestLatency: number[] = [];
+      const read = async (
+        topic: string,
+        onMessage: (key: string, value: Buffer, headers: Record<string, unknown>) => Promise<void>,
+      ) => {
+        const consumer = kafka.consumer({ groupId: uniqueName('bench-reader'), maxWaitTimeInMs: 10 });
+        consumers.push(consumer);
+        await consumer.connect();
+        await consumer.subscribe({ topic, fromBeginning: false });
+        await consumer.run({
+          partitionsConsumedConcurrently: 12,
+          eachMessage: async ({ message }) => {
+            const k = message.key?.toString() ?? '';
+            if (k.startsWith(`${orgId}:`) && message.value)
+              await onMessage(k, message.value, message.headers ?? {});
+          },
+        });
+        // Wait for the group to own its partitions before anything is sent.
+        await new Promise((r) => setTimeout(r, 3_000));
+      };
+      await read(ruleActionsTopic.name, async (_k, value, headers) => {
+        const envelope = await codec.decode(ruleActionsTopic.name, { value, headers: headers as never });
+        const action = (envelope.data as ActionRequested).action as { campaignId: string };
+        const t = sentAt.get(action.campaignId);
+        if (t !== undefined) actionLatency.push(Date.now() - t);
+      });
+      await read(entityMetricsTopic.name, async (k) => {
+        const t = sentAt.get(k.slice(k.lastIndexOf(':') + 1));
+        if (t !== undefined) ingestLatency.push(Date.now() - t);
+      });
+
+      const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+      const ticks = ((SECONDS + WARMUP_SECONDS) * 1000) / TICK_MS;
+      const warmupTicks = (WARMUP_SECONDS * 1000) / TICK_MS;
+      const started = Date.now();
+      const inFlight: Array<Promise<unknown>> = [];
+      let failed = 0;
+      const responseMs: number[] = [];
+      for (let tick = 0; tick < ticks; tick++) {
+        const due = started + tick * TICK_MS;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const batch = Array.from({ length: PER_TICK }, (_, i) => {
+          const id = `${tick < warmupTicks ? 'w' : 'm'}-${tick}-${i}`;
+          return { entityType: 'campaign', entityId: id, metrics: { cpa: 60, spend: 600 } };
+        });
+        const now = Date.now();
+        if (tick >= warmupTicks) for (const b of batch) sentAt.set(b.entityId, now);
+        inFlight.push(
+          post(`${triggers.url}/v1/metrics`, auth, { batch }).then(
+            (r) => {
+              responseMs.push(Date.now() - now);
+              if (r.status !== 200) failed += PER_TICK;
+              return r.arrayBuffer();
+            },
+            () => (failed += PER_TICK),
+          ),
+        );
+      }
+      const sendSeconds = (Date.now() - started) / 1000;
+      await Promise.all(inFlight);
+      const expected = sentAt.size;
+      const deadline = Date.now() + 60_000;
+      while ((actionLatency.length < expected || ingestLatency.length < expected) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      actionLatency.sort((a, b) => a - b);
+      responseMs.sort((a, b) => a - b);
+      ingestLatency.sort((a, b) => a - b);
+      if (actionLatency.length === 0) throw new Error('rules-e2e bench: no action-requested arrived');
+      return {
+        name: 'rules-e2e',
+        value: percentile(actionLatency, 99),
+        unit: 'ms p99',
+        reference: percentile(ingestLatency, 99),
+        details: {
+          'offered rate (events/s)': Math.round(
+            ((ticks - warmupTicks) * PER_TICK) / (sendSeconds - WARMUP_SECONDS),
+          ),
+          'measured events': expected,
+          'refused by ingest': failed,
+          'actions received': actionLatency.length,
+          'event -> action-requested p50 ms': percentile(actionLatency, 50),
+          'event -> action-requested p99 ms': percentile(actionLatency, 99),
+          'event -> action-requested max ms': actionLatency[actionLatency.length - 1]!,
+          'ingest HTTP response p50 ms': percentile(responseMs, 50),
+          'ingest HTTP response p99 ms': percentile(responseMs, 99),
+          'reference: event -> entity-metrics topic p50 ms': percentile(ingestLatency, 50),
+          'reference: event -> entity-metrics topic p99 ms': percentile(ingestLatency, 99),
+          'target p99 ms': '< 100',
+        },
+      };
+    } finally {
+      await Promise.allSettled(consumers.map((c) => c.disconnect()));
+      await Promise.allSettled([triggers.stop(), rules.stop()]);
+    }
+  },
+};

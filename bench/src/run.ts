@@ -3,6 +3,8 @@ import { formatBenchLine, type Benchmark } from './bench';
 import { kafkaRaw } from './kafka-raw';
 import { relayBench } from './relay';
 import { inboxBench } from './inbox';
+import { ingestBench } from './ingest';
+import { trackLatencyBench } from './track-latency';
 import { rulesEvalBench } from './rules-eval';
 import { rulesE2eBench } from './rules-e2e';
 
@@ -13,6 +15,8 @@ const benchmarks: Benchmark[] = [
   relayBench,
   inboxBench,
   // services: one line each
+  ingestBench,
+  trackLatencyBench,
   rulesEvalBench,
   rulesE2eBench,
 ];

@@ -3,6 +3,7 @@ import { HttpProblem, problemType, type OutgoingMessage, type ServiceRuntime } f
 import type { IngestFact } from '../shared/fact';
 import { DAY_MS } from '../shared/timestamps';
 import { stableUuid } from '../shared/ids';
+import { groupedPublisher } from './grouped-publish';
 
 export interface PublishOutcome {
   published: number;
@@ -26,6 +27,7 @@ export function createFactPublisher(
 ): FactPublisher {
   const ttl = options.idempotencyTtlMs ?? DAY_MS;
   const source = `/cmis/${rt.name}`;
+  const publishGrouped = groupedPublisher(rt.bus);
 
   return async (orgId, facts) => {
     // A fresh helper per call: cooldown locks remember every key they hold until released,
@@ -49,7 +51,7 @@ export function createFactPublisher(
         });
         batches.set(fact.topic, list);
       });
-      await rt.bus.publishBatch([...batches].map(([topic, messages]) => ({ topic, messages })));
+      await publishGrouped([...batches].map(([topic, messages]) => ({ topic, messages })));
     } catch (error) {
       await Promise.allSettled(fresh.map((fact) => locks.release(claimKey(fact))));
       rt.logger.error({ err: error }, 'ingest publish failed; claims released for the retry');

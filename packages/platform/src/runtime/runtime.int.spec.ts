@@ -76,6 +76,8 @@ const createContactsService: CreateService = (rt) => ({
       groupId: `${rt.name}.contacts`,
       topics: [contactsTopic.name],
       handle: async ({ envelope }, { trx, orgId }) => {
+        // The topic also carries group and alias events (from other tests' orgs too).
+        if (envelope.type !== 'cmis.triggers.contact-identified') return;
         const data = envelope.data as { userId: string; traits: Record<string, unknown> };
         await trx('contacts')
           .insert({ org_id: orgId, contact_id: data.userId, traits: data.traits })

@@ -137,11 +137,17 @@ async function main(): Promise<void> {
   // Read before shutdown: shutting the SDK down empties the in-memory exporter.
   const spans = exporter.getFinishedSpans();
   await telemetry.shutdown();
-  for (const span of spans) {
-    process.stdout.write(
-      `${JSON.stringify({ name: span.name, kind: span.kind, traceId: span.spanContext().traceId, spanId: span.spanContext().spanId, parentSpanId: span.parentSpanContext?.spanId })}\n`,
-    );
-  }
+  const lines = spans.map((span) =>
+    JSON.stringify({
+      name: span.name,
+      kind: span.kind,
+      traceId: span.spanContext().traceId,
+      spanId: span.spanContext().spanId,
+      parentSpanId: span.parentSpanContext?.spanId,
+    }),
+  );
+  // Exit only once stdout is flushed: a pipe is written asynchronously, and exit would cut it.
+  await new Promise<void>((resolve) => process.stdout.write(`${lines.join('\n')}\n`, () => resolve()));
 }
 
 main().then(

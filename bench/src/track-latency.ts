@@ -52,7 +52,9 @@ async function openLoop(count: number, send: (i: number) => Promise<void>): Prom
     const due = start + (i * 1000) / RATE;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inFlight.push(send(i).then(() => void latencies.push(performance.now() - due)));
+    // Timers fire up to a millisecond early: count from when it was due or sent, whichever is later.
+    const from = Math.max(due, performance.now());
+    inFlight.push(send(i).then(() => void latencies.push(performance.now() - from)));
   }
   await Promise.all(inFlight);
   return latencies.sort((a, b) => a - b);

@@ -30,7 +30,12 @@ function redisHelpers(url: string, options: RedisHelpersOptions): RedisHelpers {
   const { prefix, logger } = options;
   // ioredis arms a disconnectTimeout timer even for a socket that already failed to connect, which
   // holds the process open that long at shutdown; 2 s (its default) is longer than a close needs.
-  const client = new Redis(url, { connectionName: `${prefix}:commands`, disconnectTimeout: 300 });
+  // Auto-pipelining sends the commands issued in one tick in one write (ingest claims a key per event).
+  const client = new Redis(url, {
+    connectionName: `${prefix}:commands`,
+    disconnectTimeout: 300,
+    enableAutoPipelining: true,
+  });
   let subscriber: Redis | undefined;
   let bus: ReturnType<typeof redisInvalidationBus> | undefined;
   const caches = new Set<InvalidatingCache<unknown>>();

@@ -7,7 +7,8 @@ const SWEEP_EVERY = 1_000;
 
 /** Same contract as the Redis locks, on the process's memory; expiry is checked on access. */
 export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
-  const held = new Map<string, string>();
+  // One token per instance, as in the Redis locks: nothing is kept per key.
+  const token = randomUUID();
   let writes = 0;
 
   const liveLock = (key: string, now: number) => {
@@ -46,16 +47,12 @@ export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
       const now = Date.now();
       maybeSweep(now);
       if (liveLock(nonEmptyKey(key), now)) return false;
-      const token = randomUUID();
       backend.locks.set(key, { token, expiresAt: now + ttl });
-      held.set(key, token);
       return true;
     },
     async release(key) {
-      const token = held.get(key);
-      held.delete(key);
       const lock = liveLock(key, Date.now());
-      if (token === undefined || lock?.token !== token) return false;
+      if (lock?.token !== token) return false;
       backend.locks.delete(key);
       return true;
     },

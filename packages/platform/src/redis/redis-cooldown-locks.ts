@@ -28,7 +28,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')`;
 
 export function redisCooldownLocks(client: Redis, prefix: string): CooldownLocks {
-  const held = new Map<string, string>();
+  // One token per instance: release only deletes a lock this instance took, and nothing is kept
+  // per key (ingest takes one lock per message id; a map of them would grow without bound).
+  const token = randomUUID();
   const lockKey = (key: string) => `${prefix}:cooldown:${nonEmptyKey(key)}`;
   const windowKey = (key: string) => `${prefix}:window:${nonEmptyKey(key)}`;
 
@@ -46,16 +48,10 @@ export function redisCooldownLocks(client: Redis, prefix: string): CooldownLocks
 
   return {
     async tryAcquire(key, ttlMs) {
-      const token = randomUUID();
       const result = await client.set(lockKey(key), token, 'PX', wholeMs('ttlMs', ttlMs), 'NX');
-      if (result !== 'OK') return false;
-      held.set(key, token);
-      return true;
+      return result === 'OK';
     },
     async release(key) {
-      const token = held.get(key);
-      held.delete(key);
-      if (token === undefined) return false;
       return (await client.eval(RELEASE_IF_OURS, 1, lockKey(key), token)) === 1;
     },
     async countInWindow(key, windowMs) {

@@ -1,6 +1,8 @@
-// What happens when rules matched: cooldown and hourly limit in Redis, then one append per rule of
-// the rule-fired event and its action-requested events (published by the outbox), and a record
-// of every verdict that did not fire (dry run, suppressed, missing field).
+// What happens when rules matched: cooldown and hourly limit in Redis, then the rule-fired events
+// and their action-requested events (published by the outbox), and a record of every verdict
+// (fired, dry run, suppressed, missing field). Works on a batch of firings at once: the Redis
+// claims of the whole batch go out together (auto-pipelined), the events of the batch are one
+// append, the records one insert.
 import {
   ruleActionsTopic,
   ruleEventsTopic,
@@ -14,25 +16,55 @@ import type { EvaluationContext } from '../conditions/conditions';
 import { resolveAction, type FiringSubject } from '../actions/actions';
 import { boundBudgetChange } from '../actions/budget';
 import type { Verdict } from './evaluate';
-import { boundedId, stableId } from './stable-id';
+import { stableId } from './stable-id';
 
 export interface Cause {
   id: string;
   correlationId: string;
 }
 
+/** The verdicts of one evaluation: one triggering event (or schedule tick) and one subject. */
+export interface FiringItem {
+  cause: Cause;
+  target: FiringSubject;
+  ctx: EvaluationContext;
+  verdicts: Verdict[];
+}
+
 export interface Firing {
-  fire(
-    trx: Knex.Transaction,
-    orgId: string,
-    cause: Cause,
-    target: FiringSubject,
-    ctx: EvaluationContext,
-    verdicts: Verdict[],
-  ): Promise<void>;
+  /**
+   * Records and carries out the verdicts of the items, in their order. `lane` names where the
+   * items came from (`<topic>#<partition>` of the triggering events): the firings of one lane are
+   * appended to one `rule-firings` stream, so a batch is one append, and lanes do not contend.
+   */
+  fire(trx: Knex.Transaction, orgId: string, lane: string, items: FiringItem[]): Promise<void>;
 }
 
 const HOUR_MS = 3_600_000;
+// Bounds of one statement: Postgres takes at most 65,535 parameters (events: 11 a row).
+const APPEND_CHUNK = 2_000;
+const INSERT_CHUNK = 2_000;
+
+type Decision =
+  { kind: 'fire' } | { kind: 'suppressed'; reason: string } | { kind: 'missing'; missing: string[] };
+
+/** One matched verdict of an active rule that needs Redis before it may fire. */
+interface Claim {
+  orgId: string;
+  ruleId: string;
+  cooldownSeconds: number;
+  maxExecutionsPerHour?: number;
+  cooldownKey?: string;
+  decision?: Decision;
+  /** It took the cooldown lock and gave it back (hourly limit reached). */
+  released?: boolean;
+}
+
+type Pending = Decision | { kind: 'claim'; claim: Claim };
+
+/** The lane of an inbox event: its topic and partition. */
+export const laneOf = (message: { topic: string; partition: number }) =>
+  `${message.topic}#${message.partition}`;
 
 export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; now: () => Date }): Firing {
   const { rt, locks, now } = deps;
@@ -44,79 +76,151 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
     return row ? Number(row.percent_total) : 0;
   }
 
+  /**
+   * Cooldown, then the hourly limit, for every claim, as if one after the other in order: the
+   * commands of one round are issued together (one pipelined write), and a claim whose cooldown
+   * key an earlier claim of the batch is deciding waits for a later round.
+   */
+  async function settleClaims(claims: Claim[]): Promise<void> {
+    let queue = claims;
+    while (queue.length > 0) {
+      const round: Claim[] = [];
+      const deferred: Claim[] = [];
+      const deciding = new Map<string, Claim>();
+      for (const claim of queue) {
+        if (claim.cooldownKey !== undefined && deciding.has(claim.cooldownKey)) deferred.push(claim);
+        else {
+          if (claim.cooldownKey !== undefined) deciding.set(claim.cooldownKey, claim);
+          round.push(claim);
+        }
+      }
+      const cooling = await Promise.all(
+        round.map((c) =>
+          c.cooldownKey === undefined
+            ? Promise.resolve(false)
+            : locks.tryAcquire(c.cooldownKey, c.cooldownSeconds * 1000),
+        ),
+      );
+      const windowed: Claim[] = [];
+      round.forEach((c, i) => {
+        if (c.cooldownKey !== undefined && !cooling[i]) {
+          c.decision = { kind: 'suppressed', reason: `in cooldown (${c.cooldownSeconds}s)` };
+        } else if (c.maxExecutionsPerHour !== undefined) windowed.push(c);
+        else c.decision = { kind: 'fire' };
+      });
+      const windows = await Promise.all(
+        windowed.map((c) =>
+          locks.tryIncrementInWindow(`rules:hourly:${c.orgId}:${c.ruleId}`, HOUR_MS, c.maxExecutionsPerHour!),
+        ),
+      );
+      const releases: Array<Promise<unknown>> = [];
+      windowed.forEach((c, i) => {
+        if (windows[i]!.allowed) {
+          c.decision = { kind: 'fire' };
+          return;
+        }
+        if (c.cooldownKey !== undefined) {
+          releases.push(locks.release(c.cooldownKey));
+          c.released = true;
+        }
+        c.decision = {
+          kind: 'suppressed',
+          reason: `max executions per hour (${c.maxExecutionsPerHour}) reached`,
+        };
+      });
+      await Promise.all(releases);
+      // A later claim on a key: in cooldown, unless the earlier one gave the lock back.
+      queue = [];
+      for (const claim of deferred) {
+        const earlier = deciding.get(claim.cooldownKey!)!;
+        if (earlier.released) queue.push(claim);
+        else {
+          claim.decision = { kind: 'suppressed', reason: `in cooldown (${claim.cooldownSeconds}s)` };
+        }
+      }
+    }
+  }
+
   return {
-    async fire(trx, orgId, cause, target, ctx, verdicts) {
-      if (verdicts.length === 0) return;
-      const at = now();
-      const rows: Array<Record<string, unknown>> = [];
-      const metadata = rt.eventMetadata({ correlationId: cause.correlationId, causationId: cause.id });
-      const key = `${orgId}:${target.subject}`;
-      let appended = false;
-      for (const verdict of verdicts) {
-        const { rule } = verdict;
-        const def = rule.definition;
-        const row = {
-          org_id: orgId,
-          rule_id: rule.ruleId,
-          rule_version: rule.version,
-          subject: target.subject,
-          event_id: cause.id,
-          at,
-        };
-        if (verdict.outcome === 'missing') {
-          const reason = `missing field(s): ${verdict.missing.join(', ')}`;
-          rows.push({ ...row, outcome: 'not_matched', reason, detail: { missing: verdict.missing } });
-          continue;
-        }
-        const dryRun = def.status === 'dry_run';
-        if (!dryRun) {
-          const cooldownKey = `rules:cooldown:${orgId}:${rule.ruleId}:${target.subject}`;
-          let cooling = false;
-          if (def.cooldownSeconds > 0) {
-            if (!(await locks.tryAcquire(cooldownKey, def.cooldownSeconds * 1000))) {
-              rows.push({
-                ...row,
-                outcome: 'suppressed',
-                reason: `in cooldown (${def.cooldownSeconds}s)`,
-                detail: {},
-              });
-              continue;
-            }
-            cooling = true;
-          }
-          if (def.maxExecutionsPerHour !== undefined) {
-            const window = await locks.tryIncrementInWindow(
-              `rules:hourly:${orgId}:${rule.ruleId}`,
-              HOUR_MS,
-              def.maxExecutionsPerHour,
-            );
-            if (!window.allowed) {
-              if (cooling) await locks.release(cooldownKey);
-              const reason = `max executions per hour (${def.maxExecutionsPerHour}) reached`;
-              rows.push({ ...row, outcome: 'suppressed', reason, detail: {} });
-              continue;
-            }
-          }
-        }
-        const matchedFields = verdict.matchedConditions;
-        const actions = def.actions.map((template) =>
-          resolveAction(
-            template,
-            def,
-            ctx,
-            target,
-            matchedFieldsOf(rule.definition.conditions, matchedFields),
-          ),
+    async fire(trx, orgId, lane, items) {
+      const work = items.filter((item) => item.verdicts.length > 0);
+      if (work.length === 0) return;
+
+      // Decide every verdict: missing fields and dry runs at once, the rest through Redis.
+      const pending: Pending[][] = [];
+      const claims: Claim[] = [];
+      for (const { target, verdicts } of work) {
+        pending.push(
+          verdicts.map((verdict): Pending => {
+            if (verdict.outcome === 'missing') return { kind: 'missing', missing: verdict.missing };
+            const def = verdict.rule.definition;
+            if (def.status === 'dry_run') return { kind: 'fire' };
+            if (def.cooldownSeconds <= 0 && def.maxExecutionsPerHour === undefined) return { kind: 'fire' };
+            const claim: Claim = {
+              orgId,
+              ruleId: verdict.rule.ruleId,
+              cooldownSeconds: def.cooldownSeconds,
+              maxExecutionsPerHour: def.maxExecutionsPerHour,
+              cooldownKey:
+                def.cooldownSeconds > 0
+                  ? `rules:cooldown:${orgId}:${verdict.rule.ruleId}:${target.subject}`
+                  : undefined,
+            };
+            claims.push(claim);
+            return { kind: 'claim', claim };
+          }),
         );
-        const fired: RuleFired = {
-          ruleId: rule.ruleId,
-          ruleVersion: rule.version,
-          subject: target.subject,
-          dryRun,
-          matchedConditions: matchedFields,
-        };
-        const events: NewEvent[] = [
-          {
+      }
+      if (claims.length > 0) await settleClaims(claims);
+      const decisionOf = (p: Pending): Decision => (p.kind === 'claim' ? p.claim.decision! : p);
+
+      const rows: Array<Record<string, unknown>> = [];
+      const events: NewEvent[] = [];
+      for (const [w, { cause, target, ctx, verdicts }] of work.entries()) {
+        const at = now();
+        const metadata = rt.eventMetadata({ correlationId: cause.correlationId, causationId: cause.id });
+        const key = `${orgId}:${target.subject}`;
+        for (const [v, verdict] of verdicts.entries()) {
+          const decision = decisionOf(pending[w]![v]!);
+          const { rule } = verdict;
+          const def = rule.definition;
+          const row = {
+            org_id: orgId,
+            rule_id: rule.ruleId,
+            rule_version: rule.version,
+            subject: target.subject,
+            event_id: cause.id,
+            at,
+          };
+          if (decision.kind === 'missing') {
+            const reason = `missing field(s): ${decision.missing.join(', ')}`;
+            rows.push({ ...row, outcome: 'not_matched', reason, detail: { missing: decision.missing } });
+            continue;
+          }
+          if (decision.kind === 'suppressed') {
+            rows.push({ ...row, outcome: 'suppressed', reason: decision.reason, detail: {} });
+            continue;
+          }
+          if (verdict.outcome !== 'matched') continue; // not reached: missing verdicts are decided above
+          const dryRun = def.status === 'dry_run';
+          const matchedFields = verdict.matchedConditions;
+          const actions = def.actions.map((template) =>
+            resolveAction(
+              template,
+              def,
+              ctx,
+              target,
+              matchedFieldsOf(rule.definition.conditions, matchedFields),
+            ),
+          );
+          const fired: RuleFired = {
+            ruleId: rule.ruleId,
+            ruleVersion: rule.version,
+            subject: target.subject,
+            dryRun,
+            matchedConditions: matchedFields,
+          };
+          events.push({
             id: stableId(cause.id, rule.ruleId, rule.version, target.subject, 'fired'),
             type: 'cmis.rules.rule-fired',
             data: fired,
@@ -124,34 +228,33 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
             topic: ruleEventsTopic.name,
             key,
             occurredAt: at,
-          },
-        ];
-        rows.push({
-          ...row,
-          outcome: dryRun ? 'dry_run' : 'fired',
-          reason: null,
-          detail: { matchedConditions: matchedFields, actions },
-        });
-        if (!dryRun) {
+          });
+          rows.push({
+            ...row,
+            outcome: dryRun ? 'dry_run' : 'fired',
+            reason: null,
+            detail: { matchedConditions: matchedFields, actions },
+          });
+          if (dryRun) continue;
           for (const [index, resolved] of actions.entries()) {
             const actionId = stableId(cause.id, rule.ruleId, rule.version, target.subject, index);
             let action = resolved;
             if (action.kind === 'adjust_budget') {
               const template = def.actions[index] as { maxDailyChangePercent?: number };
               const day = at.toISOString().slice(0, 10);
-              const decision = boundBudgetChange(action, {
+              const bounded = boundBudgetChange(action, {
                 maxDailyChangePercent: template.maxDailyChangePercent,
                 usedPercentToday: await budgetUsedToday(trx, orgId, action.campaignId, day),
                 currentBudget: ctx.metrics?.budget,
               });
-              if (!decision.allowed) {
+              if (!bounded.allowed) {
                 const failed: ActionFailed = {
                   ruleId: rule.ruleId,
                   ruleVersion: rule.version,
                   actionId,
                   kind: 'adjust_budget',
                   attempts: 1,
-                  reason: decision.reason,
+                  reason: bounded.reason,
                   retryable: false,
                 };
                 events.push({
@@ -165,13 +268,13 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
                 });
                 continue;
               }
-              action = decision.action;
+              action = bounded.action;
               await trx('budget_changes')
                 .insert({
                   org_id: orgId,
                   campaign_id: action.campaignId,
                   day,
-                  percent_total: decision.percent,
+                  percent_total: bounded.percent,
                 })
                 .onConflict(['org_id', 'campaign_id', 'day'])
                 .merge({ percent_total: trx.raw('budget_changes.percent_total + excluded.percent_total') });
@@ -193,19 +296,26 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
             });
           }
         }
+      }
+
+      // One append for the batch (in chunks): the events keep their order, so each subject's
+      // events reach Kafka (keyed by subject) in the order the verdicts were made.
+      for (let i = 0; i < events.length; i += APPEND_CHUNK) {
         await rt.eventStore.append(trx, {
           orgId,
           streamType: 'rule-firings',
-          streamId: `${rule.ruleId}:${boundedId(target.subject)}`,
+          streamId: lane,
           expectedVersion: 'any',
-          events,
+          events: events.slice(i, i + APPEND_CHUNK),
         });
-        appended = true;
       }
-      if (rows.length > 0)
-        await trx('rule_evaluations').insert(rows.map((r) => ({ ...r, detail: JSON.stringify(r.detail) })));
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+        await trx('rule_evaluations').insert(
+          rows.slice(i, i + INSERT_CHUNK).map((r) => ({ ...r, detail: JSON.stringify(r.detail) })),
+        );
+      }
       // Publish as soon as the inbox transaction commits rather than at the relay's next poll.
-      if (appended)
+      if (events.length > 0)
         void trx.executionPromise.then(
           () => rt.relay.wake(),
           () => undefined,

@@ -147,7 +147,8 @@ describe('service runtime: a service process on Kafka, Postgres and Redis', () =
     // /metrics: request counts by route pattern, outbox depth and the consumers' lag.
     const metrics = await until(
       async () => (await call('GET', '/metrics')).text(),
-      (text) => text.includes(`group="${name}.contacts"`),
+      // Refreshed in the background: wait for a refresh after the relay published the event.
+      (text) => text.includes(`group="${name}.contacts"`) && /outbox_depth\{[^}]*\} 0/.test(text),
     );
     expect(metrics).toMatch(/outbox_depth\{[^}]*\} 0/);
     expect(metrics).toContain(`consumer_lag{topic="cmis.triggers.contacts.v1"`);

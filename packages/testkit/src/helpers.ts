@@ -144,3 +144,21 @@ export async function waitForMessages(options: WaitForMessagesOptions): Promise<
   }
   return matched;
 }
+
+/**
+ * Polls `probe` until `ok` accepts its value or the deadline passes, then returns the last value
+ * (the caller's assertion says what was expected). For state that settles asynchronously, such
+ * as a projection or /metrics; for messages use waitForMessages.
+ */
+export async function until<T>(
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  { timeoutMs = 30_000, intervalMs = 100 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -19,6 +19,7 @@ export {
   createTopics,
   produce,
   waitForMessages,
+  until,
   type ReceivedMessage,
   type WaitForMessagesOptions,
 } from './helpers';

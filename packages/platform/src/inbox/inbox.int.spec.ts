@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createCodec, DecodeError, userActionsTopic } from '@cmis/contracts';
-import { testEnv, throwawayOrg, uniqueName, uniqueSchema, waitForMessages } from '@cmis/testkit';
+import { testEnv, throwawayOrg, uniqueName, uniqueSchema, until, waitForMessages } from '@cmis/testkit';
 import {
   createKafkaBus,
   DEAD_LETTER_HEADERS,
@@ -73,14 +73,11 @@ describe('inbox consumer (real Kafka and Postgres)', () => {
   const seqs = (orgId: string) =>
     withOrg(db.app, orgId, (trx) => trx('steps').orderBy('applied_order').pluck('seq')) as Promise<number[]>;
 
-  async function eventually(orgId: string, count: number): Promise<number[]> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const rows = await seqs(orgId);
-      if (rows.length >= count || Date.now() > deadline) return rows;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const eventually = (orgId: string, count: number) =>
+    until(
+      () => seqs(orgId),
+      (rows) => rows.length >= count,
+    );
 
   function start(orgId: string, groupId = uniqueName('steps')) {
     return startInbox({

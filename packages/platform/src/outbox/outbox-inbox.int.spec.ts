@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createCodec, userActionsTopic } from '@cmis/contracts';
-import { testEnv, throwawayOrg, uniqueName, uniqueSchema } from '@cmis/testkit';
+import { testEnv, throwawayOrg, uniqueName, uniqueSchema, until } from '@cmis/testkit';
 import { createKafkaBus, type Bus, type Subscription } from '../bus';
 import { createDatabase, tenantTable, withOrg, withSystem, type Database } from '../db';
 import { createEventStore } from '../eventstore';
@@ -112,14 +112,12 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
     );
   }
 
-  async function waitForApplied(orgId: string, count: number, timeoutMs = 60_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const rows = await appliedRows(orgId);
-      if (rows.length >= count || Date.now() > deadline) return rows;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const waitForApplied = (orgId: string, count: number) =>
+    until(
+      () => appliedRows(orgId),
+      (rows) => rows.length >= count,
+      { timeoutMs: 60_000 },
+    );
 
   it('delivers 10,000 events in order per key, none lost, none applied twice, with two relay replicas', async () => {
     const { orgId } = throwawayOrg();
@@ -173,20 +171,16 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
     const rows = await waitForApplied(orgId, 3);
     // Both copies of each event are on the topic, and the projection's group has committed past them.
     expect(await countOnTopic(bus, orgId, 6)).toBe(6);
-    await waitUntil(async () => (await bus.lag(groupId, topic)).every((p) => p.lag === 0));
+    const lags = await until(
+      () => bus.lag(groupId, topic),
+      (parts) => parts.every((p) => p.lag === 0),
+    );
+    expect(lags.every((p) => p.lag === 0)).toBe(true);
     const again = await appliedRows(orgId);
     expect(rows.map((r) => r.seq)).toEqual([0, 1, 2]);
     expect(again).toHaveLength(3);
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Reads the topic until `expected` messages of the org were seen (both copies of each event). */
 async function countOnTopic(bus: Bus, orgId: string, expected: number): Promise<number> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { contactsTopic } from '@cmis/contracts';
-import { testEnv, uniqueName } from '@cmis/testkit';
+import { testEnv, uniqueName, until } from '@cmis/testkit';
 import { z } from 'zod';
 import { withOrg, tenantTable } from '../db';
 import { asyncHandler, NotFoundError, validate } from '../http';
@@ -114,15 +114,6 @@ describe('service runtime: a service process on Kafka, Postgres and Redis', () =
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-
-  async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (ok(v) || Date.now() > deadline) return v;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it('is ready, authenticates with its own tenancy projection, and writes through the outbox to its projection', async () => {
     expect((await call('GET', '/readyz')).status).toBe(200);

@@ -108,6 +108,7 @@ export async function startService(
   module.routes?.(router);
 
   /** Outbox depth and consumer lag for /metrics, refreshed in the background. */
+  let refreshing: Promise<void> = Promise.resolve();
   function startGauges(): NodeJS.Timeout {
     const refresh = async () => {
       metrics.outboxDepth.set(await relay.depth());
@@ -120,7 +121,9 @@ export async function startService(
       }
     };
     const timer = setInterval(() => {
-      refresh().catch((error: unknown) => logger.debug({ err: error }, 'metrics refresh failed'));
+      refreshing = refresh().catch((error: unknown) =>
+        logger.debug({ err: error }, 'metrics refresh failed'),
+      );
     }, options.gaugeIntervalMs ?? 10_000);
     timer.unref();
     return timer;
@@ -141,6 +144,7 @@ export async function startService(
     stop() {
       stopping ??= (async () => {
         clearInterval(gauges);
+        await refreshing;
         await module.stop?.();
         await Promise.allSettled(subscriptions.map((s) => s.stop()));
         await relay.stop();

@@ -1,5 +1,5 @@
 import { createCodec, tenancyTopic } from '@cmis/contracts';
-import { testEnv, uniqueName, uniqueSchema } from '@cmis/testkit';
+import { testEnv, uniqueName, uniqueSchema, until } from '@cmis/testkit';
 import express from 'express';
 import { createKafkaBus, type Bus, type Subscription } from '../bus';
 import { createDatabase, type Database } from '../db';
@@ -12,19 +12,6 @@ import { startTenancyProjection } from './projection';
 
 const codec = createCodec({ registryUrl: testEnv().schemaRegistryUrl });
 const ADMIN_TOKEN = 'a-very-long-admin-token-for-tests';
-
-async function eventually<T>(
-  probe: () => Promise<T>,
-  accept: (v: T) => boolean,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('orgs and API keys: admin → tenancy topic → every service projection', () => {
   let bus: Bus;
@@ -78,7 +65,7 @@ describe('orgs and API keys: admin → tenancy topic → every service projectio
     expect(issued.key).toMatch(/^cmis_[0-9a-f]{16}_/);
 
     for (const { auth } of services) {
-      const principal = await eventually(
+      const principal = await until(
         () => auth.authenticate(issued.key).catch(() => undefined),
         (p) => p !== undefined,
       );
@@ -97,7 +84,7 @@ describe('orgs and API keys: admin → tenancy topic → every service projectio
     });
     expect(del.status).toBe(204);
     for (const { auth } of services) {
-      const outcome = await eventually(
+      const outcome = await until(
         () =>
           auth.authenticate(issued.key).then(
             () => 'accepted',

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createCodec, userActionsTopic, type EventEnvelope } from '@cmis/contracts';
@@ -15,7 +16,21 @@ export interface TriggersUnderTest {
   url: string;
   orgId: string;
   writeKey: string;
+  /** CPU seconds (user + system) the service process has used so far; undefined off Linux. */
+  cpuSeconds(): number | undefined;
   stop(): Promise<void>;
+}
+
+/** utime + stime of a process from /proc (clock ticks of 10 ms), in seconds. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -27,7 +42,11 @@ export async function startTriggersProcess(infra: Infra): Promise<TriggersUnderT
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     process.execPath,
-    [resolve(__dirname, '../../services/triggers/dist/main.js')],
+    [
+      // e.g. BENCH_TRIGGERS_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the service.
+      ...(process.env.BENCH_TRIGGERS_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      resolve(__dirname, '../../services/triggers/dist/main.js'),
+    ],
     {
       env: {
         ...process.env,
@@ -79,7 +98,7 @@ export async function startTriggersProcess(infra: Infra): Promise<TriggersUnderT
       30_000,
       'source creation',
     );
-    return { url, orgId, writeKey, stop };
+    return { url, orgId, writeKey, cpuSeconds: () => processCpuSeconds(child.pid), stop };
   } catch (error) {
     await stop();
     throw error;
@@ -175,9 +194,16 @@ export const ingestBench: Benchmark = {
       await inParallel(requests(5_000), CONCURRENCY, send); // warm-up: connections, schema ids, JIT
       const before = await topicEnd(kafka, topic);
       const work = requests(EVENTS);
+      const cpuBefore = triggers.cpuSeconds();
       const httpStart = process.hrtime.bigint();
       await inParallel(work, CONCURRENCY, send);
       const httpSeconds = secondsSince(httpStart);
+      const cpuAfter = triggers.cpuSeconds();
+      // The service's own CPU per event: steadier than events/s on a shared, busy machine.
+      const serviceCpuUsPerEvent =
+        cpuBefore === undefined || cpuAfter === undefined
+          ? 'n/a'
+          : (((cpuAfter - cpuBefore) * 1e6) / EVENTS).toFixed(1);
       const onTopic = Number((await topicEnd(kafka, topic)) - before);
       if (onTopic < EVENTS) throw new Error(`only ${onTopic} of ${EVENTS} events reached ${topic}`);
 
@@ -220,6 +246,7 @@ export const ingestBench: Benchmark = {
           httpSeconds: httpSeconds.toFixed(2),
           rawProduceSeconds: rawSeconds.toFixed(2),
           eventsOnTopic: onTopic,
+          serviceCpuUsPerEvent,
           target: 'ratio >= 0.5',
         },
       };

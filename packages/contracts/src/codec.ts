@@ -82,11 +82,29 @@ export interface IncomingMessage {
   headers?: MessageHeaders;
 }
 
+/**
+ * Options of `Codec.encode`.
+ *
+ * `validated: true` skips the zod parse of the envelope against the topic's value schema. Pass it
+ * only for an envelope built from data that was just validated by the same schema (or one proven
+ * at least as strict, with the same output) and that carries no attribute the schema would drop:
+ * the envelope is then serialized exactly as given. The event type is still checked against the
+ * topic, and the registry format still validates the JSON against the registered JSON Schema.
+ * Everywhere else, leave it unset: encode validates and strips unknown keys.
+ */
+export interface EncodeOptions {
+  validated?: boolean;
+}
+
 export interface Codec {
   /** 'registry' writes the Confluent wire format; 'json' writes plain structured-mode JSON. */
   readonly format: 'registry' | 'json';
-  encode<N extends TopicName>(topic: N, envelope: TopicEnvelope<N>): Promise<EncodedMessage>;
-  encode(topic: string, envelope: EventEnvelope): Promise<EncodedMessage>;
+  encode<N extends TopicName>(
+    topic: N,
+    envelope: TopicEnvelope<N>,
+    options?: EncodeOptions,
+  ): Promise<EncodedMessage>;
+  encode(topic: string, envelope: EventEnvelope, options?: EncodeOptions): Promise<EncodedMessage>;
   decode<N extends TopicName>(topic: N, message: IncomingMessage): Promise<TopicEnvelope<N>>;
   decode(topic: string, message: IncomingMessage): Promise<EventEnvelope>;
 }
@@ -139,7 +157,16 @@ function checked(topic: TopicDefinition, value: unknown): EventEnvelope {
   return result.envelope;
 }
 
-function toEncode(topic: TopicDefinition, envelope: unknown): EventEnvelope {
+function toEncode(topic: TopicDefinition, envelope: unknown, options?: EncodeOptions): EventEnvelope {
+  if (options?.validated === true) {
+    // The caller vouches for the payload (see EncodeOptions); the type must still be the topic's.
+    const type = (envelope as { type?: unknown } | null)?.type;
+    if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(topic.events, type)) {
+      const detail = `event type ${String(type)} is not carried by this topic`;
+      throw new EncodeError(topic.name, 'unknown-event-type', detail, [{ path: ['type'], message: detail }]);
+    }
+    return envelope as EventEnvelope;
+  }
   const result = validate(topic, envelope);
   if (!result.ok) throw new EncodeError(topic.name, result.reason, result.detail, result.issues);
   // The parsed envelope: unknown keys are dropped, so the value always matches the schema.
@@ -152,7 +179,7 @@ const registeredIds = new Map<string, Promise<number>>();
 /** The codec as implemented: by topic name at runtime; `Codec` adds the catalog's types on top. */
 interface UntypedCodec {
   readonly format: Codec['format'];
-  encode(topic: string, envelope: unknown): Promise<EncodedMessage>;
+  encode(topic: string, envelope: unknown, options?: EncodeOptions): Promise<EncodedMessage>;
   decode(topic: string, message: IncomingMessage): Promise<EventEnvelope>;
 }
 
@@ -168,8 +195,8 @@ export function createCodec(options: CodecOptions = {}): Codec {
 function jsonCodec(): UntypedCodec {
   return {
     format: 'json',
-    async encode(topicName: string, envelope: unknown): Promise<EncodedMessage> {
-      const valid = toEncode(eventTopic(topicName), envelope);
+    async encode(topicName: string, envelope: unknown, options?: EncodeOptions): Promise<EncodedMessage> {
+      const valid = toEncode(eventTopic(topicName), envelope, options);
       return {
         value: Buffer.from(JSON.stringify(valid), 'utf8'),
         headers: {
@@ -217,9 +244,9 @@ function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCo
 
   return {
     format: 'registry',
-    async encode(topicName: string, envelope: unknown): Promise<EncodedMessage> {
+    async encode(topicName: string, envelope: unknown, options?: EncodeOptions): Promise<EncodedMessage> {
       const topic = eventTopic(topicName);
-      const valid = toEncode(topic, envelope);
+      const valid = toEncode(topic, envelope, options);
       const value = await registry.encode(await schemaId(topic), valid);
       return { value, headers: { [SCHEMA_VERSION_HEADER]: String(valid.schemaVersion) } };
     },

@@ -120,3 +120,44 @@ describe('encoding', () => {
     );
   });
 });
+
+describe('encoding an envelope the caller already validated ({ validated: true })', () => {
+  it('writes the same bytes as a validating encode for a schema-exact envelope', async () => {
+    for (const example of allExampleEnvelopes()) {
+      const checked = await codec.encode(example.topic, example.envelope);
+      const trusted = await codec.encode(example.topic, example.envelope, { validated: true });
+      expect(trusted.headers).toEqual(checked.headers);
+      expect(trusted.value.equals(checked.value)).toBe(true);
+    }
+  });
+
+  it('skips the schema: the envelope is serialized as given (callers vouch for it)', async () => {
+    const envelope = { ...exampleEnvelope(topic, 'cmis.triggers.page-viewed'), extra: 1 };
+    const encoded = await codec.encode(topic, envelope, { validated: true });
+    expect(JSON.parse(encoded.value.toString('utf8'))).toHaveProperty('extra', 1);
+  });
+
+  it('still refuses an event type the topic does not carry, and unknown topics', async () => {
+    const envelope = exampleEnvelope('cmis.rules.rule-events.v1', 'cmis.rules.rule-fired');
+    await expect(
+      codec.encode('cmis.rules.actions.v1', envelope as never, { validated: true }),
+    ).rejects.toMatchObject({ name: 'EncodeError', reason: 'unknown-event-type' });
+    const untyped = { ...exampleEnvelope(topic, 'cmis.triggers.action-tracked'), type: undefined };
+    await expect(codec.encode(topic, untyped as never, { validated: true })).rejects.toMatchObject({
+      reason: 'unknown-event-type',
+    });
+    await expect(
+      codec.encode(`${topic}.dlq`, exampleEnvelope(topic, 'cmis.triggers.action-tracked'), {
+        validated: true,
+      }),
+    ).rejects.toBeInstanceOf(UnknownTopicError);
+  });
+
+  it('validates as before when the option is absent or false', async () => {
+    const envelope = exampleEnvelope('cmis.platform.tenancy.v1', 'cmis.tenancy.org-created');
+    const broken = { ...envelope, data: { orgId: envelope.orgId } };
+    await expect(
+      codec.encode('cmis.platform.tenancy.v1', broken as never, { validated: false }),
+    ).rejects.toMatchObject({ name: 'EncodeError', reason: 'schema-validation' });
+  });
+});

@@ -23,10 +23,14 @@ export function parseSegmentBatch(
   body: unknown,
   ctx: CallContext,
 ): { ok: true; split: SplitBatch<IngestFact> } | { ok: false; errors: FieldError[] } {
-  const envelope = BatchEnvelope.safeParse(body);
-  if (!envelope.success) return { ok: false, errors: issuesAt(envelope.error, 'body') };
-  const shared = envelope.data.context ?? undefined;
-  const split = splitBatch(envelope.data.batch, (item, index): ParseResult<IngestFact> => {
+  let envelope = soundEnvelope(body);
+  if (envelope === undefined) {
+    const parsed = BatchEnvelope.safeParse(body);
+    if (!parsed.success) return { ok: false, errors: issuesAt(parsed.error, 'body') };
+    envelope = parsed.data;
+  }
+  const shared = envelope.context ?? undefined;
+  const split = splitBatch(envelope.batch, (item, index): ParseResult<IngestFact> => {
     const prefix = `body.batch.${index}`;
     if (typeof item !== 'object' || item === null || Array.isArray(item)) {
       return { ok: false, errors: [{ path: prefix, message: 'must be an object' }] };
@@ -42,6 +46,24 @@ export function parseSegmentBatch(
     return parseCall(type, call, ctx, prefix);
   });
   return { ok: true, split };
+}
+
+/**
+ * The common sound envelope, checked without zod (which copies the whole array); undefined when
+ * not sure, and BatchEnvelope then decides and names the fault.
+ */
+function soundEnvelope(
+  body: unknown,
+): { batch: unknown[]; context?: Record<string, unknown> | null } | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { batch, context } = body as { batch?: unknown; context?: unknown };
+  if (!Array.isArray(batch) || batch.length < 1 || batch.length > MAX_BATCH_ITEMS) return undefined;
+  if (context === undefined || context === null) return { batch };
+  const plain =
+    typeof context === 'object' &&
+    Object.getPrototypeOf(context) === Object.prototype &&
+    !Object.prototype.hasOwnProperty.call(context, '__proto__');
+  return plain ? { batch, context: context as Record<string, unknown> } : undefined;
 }
 
 function withSharedContext(call: Record<string, unknown>, shared: Record<string, unknown> | undefined) {

@@ -1,6 +1,6 @@
 import { eventTopicByName, type EventEnvelope } from '@cmis/contracts';
 import { HttpProblem, problemType, type OutgoingMessage, type ServiceRuntime } from '@cmis/platform';
-import type { IngestFact } from '../shared/fact';
+import { isValidated, type IngestFact } from '../shared/fact';
 import { DAY_MS } from '../shared/timestamps';
 import { stableUuid } from '../shared/ids';
 import { groupedPublisher } from './grouped-publish';
@@ -40,7 +40,10 @@ export function createFactPublisher(
     try {
       const batches = new Map<string, OutgoingMessage[]>();
       const encoded = await Promise.all(
-        fresh.map((fact) => rt.codec.encode(fact.topic, envelopeOf(fact, orgId, source))),
+        fresh.map((fact) =>
+          // Segment facts were validated by their parse, with the topic's payload as the output.
+          rt.codec.encode(fact.topic, envelopeOf(fact, orgId, source), { validated: isValidated(fact) }),
+        ),
       );
       fresh.forEach((fact, i) => {
         const list = batches.get(fact.topic) ?? [];

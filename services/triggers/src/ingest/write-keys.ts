@@ -32,20 +32,46 @@ function unauthorized(detail: string): HttpProblem {
 /**
  * Resolves write keys against the sources projection. Lookups are cached for `cacheTtlMs`, which
  * bounds how late a revocation takes effect on a replica (the same trade-off as API-key auth).
+ * A key in use is looked up again in the background once its entry is half that old, so requests
+ * do not wait for Postgres every `cacheTtlMs` (that wait was the ingest latency tail); a request
+ * only waits when the entry is older than `cacheTtlMs`, and concurrent lookups of a key are shared.
  */
 export function createWriteKeyAuth(rt: ServiceRuntime, options: { cacheTtlMs?: number } = {}) {
   const ttl = options.cacheTtlMs ?? 1_000;
   const cache = new Map<string, { at: number; row: Row | undefined }>();
+  const pending = new Map<string, Promise<Row | undefined>>();
+
+  const fetchRow = (hash: string): Promise<Row | undefined> => {
+    let lookup = pending.get(hash);
+    if (!lookup) {
+      const startedAt = Date.now();
+      lookup = withSystem(rt.db.owner, (trx) =>
+        trx('source_write_keys').where({ hash }).first<Row | undefined>('org_id', 'source_id', 'revoked_at'),
+      )
+        .then((row) => {
+          if (cache.size > 10_000) cache.clear();
+          // Aged from when the lookup started: the row is at least that fresh.
+          cache.set(hash, { at: startedAt, row });
+          return row;
+        })
+        .finally(() => pending.delete(hash));
+      pending.set(hash, lookup);
+    }
+    return lookup;
+  };
 
   const lookup = async (hash: string): Promise<Row | undefined> => {
     const hit = cache.get(hash);
-    if (hit && Date.now() - hit.at < ttl) return hit.row;
-    const row = await withSystem(rt.db.owner, (trx) =>
-      trx('source_write_keys').where({ hash }).first<Row | undefined>('org_id', 'source_id', 'revoked_at'),
-    );
-    if (cache.size > 10_000) cache.clear();
-    cache.set(hash, { at: Date.now(), row });
-    return row;
+    const age = hit ? Date.now() - hit.at : Infinity;
+    if (hit && age < ttl) {
+      if (age >= ttl / 2 && !pending.has(hash)) {
+        fetchRow(hash).catch((error: unknown) =>
+          rt.logger.warn({ err: error }, 'write key refresh failed; the next request retries'),
+        );
+      }
+      return hit.row;
+    }
+    return fetchRow(hash);
   };
 
   return {

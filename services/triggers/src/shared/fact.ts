@@ -17,6 +17,23 @@ export interface IngestFact {
   data: Record<string, unknown>;
 }
 
+const validated = new WeakSet<IngestFact>();
+
+/**
+ * Marks a fact whose `data` was just validated by a schema at least as strict as its topic's
+ * payload schema, with the same output (ingest/segment.ts): the publisher then encodes it with
+ * the codec's `{ validated: true }` and does not validate it a second time. Facts not marked
+ * are validated by the codec as usual.
+ */
+export function markValidated(fact: IngestFact): IngestFact {
+  validated.add(fact);
+  return fact;
+}
+
+export function isValidated(fact: IngestFact): boolean {
+  return validated.has(fact);
+}
+
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 /** Field errors of a zod failure, each path under `prefix` (`body`, `body.batch.3`). */

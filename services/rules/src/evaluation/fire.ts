@@ -41,9 +41,10 @@ export interface Firing {
 }
 
 const HOUR_MS = 3_600_000;
-// Bounds of one statement: Postgres takes at most 65,535 parameters (events: 11 a row).
+// Bounds of one statement: Postgres takes at most 65,535 parameters (events: 11 a row); the
+// evaluations go as one JSON parameter, chunked only to keep statements moderate.
 const APPEND_CHUNK = 2_000;
-const INSERT_CHUNK = 2_000;
+const INSERT_CHUNK = 5_000;
 
 type Decision =
   { kind: 'fire' } | { kind: 'suppressed'; reason: string } | { kind: 'missing'; missing: string[] };
@@ -309,9 +310,15 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
           events: events.slice(i, i + APPEND_CHUNK),
         });
       }
+      // One statement with one parameter (a JSON array of the rows): no per-row query building.
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-        await trx('rule_evaluations').insert(
-          rows.slice(i, i + INSERT_CHUNK).map((r) => ({ ...r, detail: JSON.stringify(r.detail) })),
+        await trx.raw(
+          `insert into rule_evaluations (org_id, rule_id, rule_version, subject, event_id, outcome, reason, detail, at)
+           select ?::uuid, x.rule_id, x.rule_version, x.subject, x.event_id, x.outcome, x.reason, x.detail, x.at
+             from jsonb_to_recordset(?::jsonb) as x(ord integer, rule_id text, rule_version integer, subject text,
+               event_id text, outcome text, reason text, detail jsonb, at timestamptz)
+            order by x.ord`,
+          [orgId, JSON.stringify(rows.slice(i, i + INSERT_CHUNK).map((r, ord) => ({ ...r, ord })))],
         );
       }
       // Publish as soon as the inbox transaction commits rather than at the relay's next poll.

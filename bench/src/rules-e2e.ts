@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createCodec, entityMetricsTopic, ruleActionsTopic, type ActionRequested } from '@cmis/contracts';
 import { freePort, uniqueName, type Infra } from '@cmis/testkit';
@@ -145,6 +146,7 @@ export const rulesE2eBench: Benchmark = {
       // difference is the rules service's own share (consume, evaluate, commit, relay, Kafka).
       const ingestedAt = new Map<string, number>();
       const actedAt = new Map<string, number>();
+      const firedAt = new Map<string, number>();
       const read = async (
         topic: string,
         onMessage: (key: string, value: Buffer, headers: Record<string, unknown>) => Promise<void>,
@@ -171,6 +173,7 @@ export const rulesE2eBench: Benchmark = {
         if (t !== undefined) {
           actionLatency.push(Date.now() - t);
           actedAt.set(action.campaignId, Date.now());
+          firedAt.set(action.campaignId, Date.parse(envelope.time));
         }
       });
       await read(entityMetricsTopic.name, async (k) => {
@@ -224,6 +227,13 @@ export const rulesE2eBench: Benchmark = {
         .filter(([id]) => ingestedAt.has(id))
         .map(([id, t]) => t - ingestedAt.get(id)!)
         .sort((a, b) => a - b);
+      // Per snapshot (send order): sent, on the entity-metrics topic, fired (the action's event
+      // time), action received (epoch ms, -1 = never).
+      if (process.env.BENCH_RULES_E2E_DUMP) {
+        const line = ([id, t]: [string, number]) =>
+          `${id}\t${t}\t${ingestedAt.get(id) ?? -1}\t${firedAt.get(id) ?? -1}\t${actedAt.get(id) ?? -1}`;
+        writeFileSync(process.env.BENCH_RULES_E2E_DUMP, [...sentAt].map(line).join('\n'));
+      }
       if (actionLatency.length === 0) throw new Error('rules-e2e bench: no action-requested arrived');
       return {
         name: 'rules-e2e',

@@ -266,6 +266,59 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     ).toHaveLength(2);
   });
 
+  it('applies a batch of observations of one entity in order: previous values chain, one firing per cooldown', async () => {
+    const { key, orgId } = await newOrg();
+    const cpaRuleId = (await call('POST', '/v1/rules', key, PAUSE_HIGH_CPA_RULE)).body.ruleId as string;
+    const jump = await call('POST', '/v1/rules', key, {
+      name: 'Spend jumped',
+      entityType: 'campaign',
+      trigger: { kind: 'metrics' },
+      conditions: { field: 'metrics.spend', operator: 'changed_by_more_than_percent', value: 50 },
+      actions: [{ kind: 'pause_campaign' }],
+    });
+    expect(jump.status).toBe(201);
+    const jumpRuleId = jump.body.ruleId as string;
+    // One produce request: the consumer sees the four observations together (one inbox batch).
+    const messages = await Promise.all(
+      [100, 120, 300, 310].map(async (spend) => {
+        const envelope = createTopicEnvelope(entityMetricsTopic.name as never, {
+          id: randomUUID(),
+          time: new Date().toISOString(),
+          source: '/cmis/rules-spec',
+          type: 'cmis.triggers.entity-metrics-observed' as never,
+          subject: 'cmp-batch',
+          orgId,
+          data: {
+            entityType: 'campaign',
+            entityId: 'cmp-batch',
+            metrics: { cpa: 60, spend },
+            observedAt: new Date().toISOString(),
+          } as never,
+        });
+        const encoded = await proc.platform.codec.encode(entityMetricsTopic.name, envelope as EventEnvelope);
+        return { key: `${orgId}:cmp-batch`, value: encoded.value, headers: encoded.headers };
+      }),
+    );
+    await proc.platform.bus.publish(entityMetricsTopic.name, messages);
+    const cpa = await until(
+      () => evaluations(key, cpaRuleId),
+      (e) => e.length >= 4,
+    );
+    expect(cpa.map((e) => e.outcome)).toEqual(['suppressed', 'suppressed', 'suppressed', 'fired']);
+    const jumped = await until(
+      () => evaluations(key, jumpRuleId),
+      (e) => e.length >= 1,
+    );
+    // 100 -> 120 is 20%, 120 -> 300 is 150%, 300 -> 310 is 3%: only the third observation fires.
+    expect(jumped.map((e) => e.outcome)).toEqual(['fired']);
+    const actions = await decode(
+      ruleActionsTopic.name,
+      await waitForMessages({ topic: ruleActionsTopic.name, count: 3, predicate: ofOrg(orgId) }),
+    );
+    expect(actions.filter((a) => (a.data as ActionRequested).ruleId === jumpRuleId)).toHaveLength(1);
+    expect(actions.filter((a) => (a.data as ActionRequested).ruleId === cpaRuleId)).toHaveLength(2);
+  });
+
   it('records a non-match with the reason when a rule reads a field the input lacks, and honours dry run and disabling', async () => {
     const { key, orgId } = await newOrg();
     const roas = await call('POST', '/v1/rules', key, {

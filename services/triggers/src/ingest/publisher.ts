@@ -5,6 +5,8 @@ import { DAY_MS } from '../shared/timestamps';
 import { stableUuid } from '../shared/ids';
 import { groupedPublisher } from './grouped-publish';
 
+const EMPTY = Buffer.alloc(0);
+
 export interface PublishOutcome {
   published: number;
   /** Facts whose messageId this org already sent within the idempotency window. */
@@ -38,22 +40,25 @@ export function createFactPublisher(
     const fresh = facts.filter((_, i) => claims[i]);
     if (fresh.length === 0) return { published: 0, duplicates: facts.length };
     try {
+      // One pass, no intermediate arrays: this runs for every event.
       const batches = new Map<string, OutgoingMessage[]>();
-      const encoded = await Promise.all(
-        fresh.map((fact) =>
+      const encoding: Array<Promise<void>> = [];
+      for (const fact of fresh) {
+        let list = batches.get(fact.topic);
+        if (!list) batches.set(fact.topic, (list = []));
+        const message: OutgoingMessage = { key: `${orgId}:${fact.subject}`, value: EMPTY, headers: {} };
+        list.push(message);
+        encoding.push(
           // Segment facts were validated by their parse, with the topic's payload as the output.
-          rt.codec.encode(fact.topic, envelopeOf(fact, orgId, source), { validated: isValidated(fact) }),
-        ),
-      );
-      fresh.forEach((fact, i) => {
-        const list = batches.get(fact.topic) ?? [];
-        list.push({
-          key: `${orgId}:${fact.subject}`,
-          value: encoded[i]!.value,
-          headers: encoded[i]!.headers,
-        });
-        batches.set(fact.topic, list);
-      });
+          rt.codec
+            .encode(fact.topic, envelopeOf(fact, orgId, source), { validated: isValidated(fact) })
+            .then((encoded) => {
+              message.value = encoded.value;
+              message.headers = encoded.headers;
+            }),
+        );
+      }
+      await Promise.all(encoding);
       await publishGrouped([...batches].map(([topic, messages]) => ({ topic, messages })));
     } catch (error) {
       await Promise.allSettled(fresh.map((fact) => locks.release(claimKey(fact))));

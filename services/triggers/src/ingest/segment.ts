@@ -136,7 +136,7 @@ function fastCall(callType: CallType, raw: unknown, receivedAt: Date): Call | un
       const event = fastId(r.event, 200);
       const properties = fastObject(r.properties);
       if (!contact || event === undefined || event === UNSURE || properties === UNSURE) return undefined;
-      return { ...call, event, properties };
+      return Object.assign(call, { event, properties });
     }
     case 'page':
     case 'screen': {
@@ -144,23 +144,23 @@ function fastCall(callType: CallType, raw: unknown, receivedAt: Date): Call | un
       const category = fastId(r.category, 200);
       const properties = fastObject(r.properties);
       if (!contact || name === UNSURE || category === UNSURE || properties === UNSURE) return undefined;
-      return { ...call, name, category, properties };
+      return Object.assign(call, { name, category, properties });
     }
     case 'identify': {
       const traits = fastObject(r.traits);
       if (!contact || traits === UNSURE) return undefined;
-      return { ...call, traits };
+      return Object.assign(call, { traits });
     }
     case 'group': {
       const groupId = fastId(r.groupId);
       const traits = fastObject(r.traits);
       if (!contact || groupId === undefined || groupId === UNSURE || traits === UNSURE) return undefined;
-      return { ...call, groupId, traits };
+      return Object.assign(call, { groupId, traits });
     }
     case 'alias': {
       const previousId = fastId(r.previousId);
       if (call.userId === undefined || previousId === undefined || previousId === UNSURE) return undefined;
-      return { ...call, previousId };
+      return Object.assign(call, { previousId });
     }
     default:
       return undefined;

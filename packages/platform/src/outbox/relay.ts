@@ -190,11 +190,24 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
 
   const concurrency = options.concurrency ?? 4;
+  /** Shards with queued events, from the index alone: an idle relay costs one query a poll. */
+  const busyShards = async (): Promise<number[]> => {
+    const { rows } = await withSystem(db.owner, (trx) =>
+      trx.raw<{ rows: Array<{ shard: number }> }>(
+        `select s.shard from generate_series(0, ${RELAY_SHARDS - 1}) as s(shard)
+          where exists (select 1 from outbox_pending p where p.shard = s.shard)`,
+      ),
+    );
+    return rows.map((r) => r.shard);
+  };
+
   const runOnce = async () => {
-    const order = Array.from({ length: RELAY_SHARDS }, (_, i) => i).sort(() => Math.random() - 0.5);
+    const order = (await busyShards()).sort(() => Math.random() - 0.5);
     let published = 0;
     for (let i = 0; i < order.length; i += concurrency) {
-      published += await publishShards(order.slice(i, i + concurrency));
+      // Not `published += await …`: that reads `published` before awaiting.
+      const count = await publishShards(order.slice(i, i + concurrency));
+      published += count;
     }
     if (published > 0) options.onPublished?.(published);
     return published;

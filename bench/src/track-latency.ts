@@ -52,8 +52,10 @@ async function openLoop(count: number, send: (i: number) => Promise<void>): Prom
     const due = start + (i * 1000) / RATE;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    // Timers fire up to a millisecond early: count from when it was due or sent, whichever is later.
-    const from = Math.max(due, performance.now());
+    // Late (the loop fell behind): count from when it was due, so the wait is not hidden (no
+    // coordinated omission). Early (a timer fires up to a millisecond early, or a wait under 1 ms
+    // is skipped): count from when it was sent, never from a due time still ahead (negative).
+    const from = Math.min(due, performance.now());
     inFlight.push(send(i).then(() => void latencies.push(performance.now() - from)));
   }
   await Promise.all(inFlight);

@@ -89,7 +89,7 @@ export interface IncomingMessage {
  * only for an envelope built from data that was just validated by the same schema (or one proven
  * at least as strict, with the same output) and that carries no attribute the schema would drop:
  * the envelope is then serialized exactly as given. The event type is still checked against the
- * topic, and the registry format still validates the JSON against the registered JSON Schema.
+ * topic; the registry format frames the JSON without the registry client's JSON Schema check.
  * Everywhere else, leave it unset: encode validates and strips unknown keys.
  */
 export interface EncodeOptions {
@@ -220,6 +220,16 @@ function jsonCodec(): UntypedCodec {
   };
 }
 
+/** The Confluent wire format of a JSON value: magic byte, schema id, then the JSON itself. */
+export function wireFrame(schemaId: number, value: unknown): Buffer {
+  const json = JSON.stringify(value);
+  const frame = Buffer.allocUnsafe(WIRE_HEADER_BYTES + Buffer.byteLength(json, 'utf8'));
+  frame.writeUInt8(MAGIC_BYTE, 0);
+  frame.writeInt32BE(schemaId, 1);
+  frame.write(json, WIRE_HEADER_BYTES, 'utf8');
+  return frame;
+}
+
 function nonEmpty(topic: string, message: IncomingMessage): Buffer {
   if (message.value === null || message.value.length === 0)
     throw new DecodeError(topic, 'empty-value', 'no message value');
@@ -247,7 +257,10 @@ function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCo
     async encode(topicName: string, envelope: unknown, options?: EncodeOptions): Promise<EncodedMessage> {
       const topic = eventTopic(topicName);
       const valid = toEncode(topic, envelope, options);
-      const value = await registry.encode(await schemaId(topic), valid);
+      const id = await schemaId(topic);
+      // Validated envelopes are framed here: the registry client would check them once more
+      // against the JSON Schema (ajv) and copy the bytes; the wire bytes are the same.
+      const value = options?.validated === true ? wireFrame(id, valid) : await registry.encode(id, valid);
       return { value, headers: { [SCHEMA_VERSION_HEADER]: String(valid.schemaVersion) } };
     },
     async decode(topicName: string, message: IncomingMessage): Promise<EventEnvelope> {

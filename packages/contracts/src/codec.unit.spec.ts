@@ -1,4 +1,11 @@
-import { createCodec, DecodeError, EncodeError, UnknownTopicError, type DecodeErrorReason } from './codec';
+import {
+  createCodec,
+  DecodeError,
+  EncodeError,
+  UnknownTopicError,
+  wireFrame,
+  type DecodeErrorReason,
+} from './codec';
 import { allExampleEnvelopes, exampleEnvelope } from './spec-support/examples';
 
 const topic = 'cmis.triggers.user-actions.v1';
@@ -159,5 +166,21 @@ describe('encoding an envelope the caller already validated ({ validated: true }
     await expect(
       codec.encode('cmis.platform.tenancy.v1', broken as never, { validated: false }),
     ).rejects.toMatchObject({ name: 'EncodeError', reason: 'schema-validation' });
+  });
+});
+
+describe('wireFrame (registry format of validated envelopes)', () => {
+  it('writes magic byte 0, the schema id big-endian, then the JSON', () => {
+    const envelope = exampleEnvelope(topic, 'cmis.triggers.action-tracked');
+    const frame = wireFrame(258, { ...envelope, data: { ...envelope.data, note: 'é ✓' } });
+    expect(frame[0]).toBe(0);
+    expect(frame.readInt32BE(1)).toBe(258);
+    expect(JSON.parse(frame.subarray(5).toString('utf8'))).toEqual({
+      ...envelope,
+      data: { ...envelope.data, note: 'é ✓' },
+    });
+    expect(frame.length).toBe(
+      5 + Buffer.byteLength(JSON.stringify(JSON.parse(frame.subarray(5).toString()))),
+    );
   });
 });

@@ -105,6 +105,8 @@ export interface TopicMessage {
   key: string;
   partition: number;
   offset: string;
+  /** The message value as published (registry-framed or plain JSON). */
+  value: Buffer;
   envelope: {
     id: string;
     type: string;
@@ -142,7 +144,13 @@ export async function messagesNow(topic: string, keyPrefix: string): Promise<Top
           eachMessage: async ({ partition, message }) => {
             const key = message.key?.toString() ?? '';
             if (key.startsWith(keyPrefix)) {
-              found.push({ key, partition, offset: message.offset, envelope: decode(message.value) });
+              found.push({
+                key,
+                partition,
+                offset: message.offset,
+                value: message.value!,
+                envelope: decode(message.value),
+              });
             }
             const end = pending.get(partition);
             if (end !== undefined && BigInt(message.offset) + 1n >= end) pending.delete(partition);

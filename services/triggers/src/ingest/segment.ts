@@ -81,7 +81,7 @@ type Call = {
 // Fast path: the common, valid call checked by hand with exactly the zod schemas' rules above, so
 // a valid call costs no zod parse (about 20 µs and much garbage each). It only ever accepts: any
 // value it is not sure of (a wrong type, a bound crossed, a missing field) returns undefined and
-// the call goes through zod, which then names the field at fault. segment.unit.spec.ts holds
+// the call goes through zod, which then names the field at fault. segment-fast-path.unit.spec.ts holds
 // both paths to the same output.
 const UNSURE = Symbol('unsure');
 type Unsure = typeof UNSURE;

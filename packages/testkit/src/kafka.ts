@@ -120,6 +120,14 @@ export async function startKafka(workDir: string, options: StartKafkaOptions = {
   return { brokers, logFile, stop: () => proc.stop() };
 }
 
+/** A random cluster id (base64url of 16 bytes) that the storage tool cannot read as an option. */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 async function kafkaAnswers(brokers: string[]): Promise<boolean> {
   // Short timeouts: whatever holds the port must not keep a probe waiting past the deadline.
   const admin = new Kafka({

@@ -1,16 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
 import { createCodec, userActionsTopic, type EventEnvelope } from '@cmis/contracts';
-import { freePort, uniqueName, type Infra } from '@cmis/testkit';
+import { uniqueName, type Infra } from '@cmis/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { secondsSince, type Benchmark } from './bench';
+import { BENCH_ADMIN_TOKEN, pollUntil, startServiceProcess } from './service-process';
 
 const EVENTS = 50_000;
 const PER_REQUEST = 500;
 const CONCURRENCY = 8;
-const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
 export interface TriggersUnderTest {
   url: string;
@@ -21,61 +18,15 @@ export interface TriggersUnderTest {
   stop(): Promise<void>;
 }
 
-/** utime + stime of a process from /proc (clock ticks of 10 ms), in seconds. */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * The triggers service as in production: its own process (services/triggers/dist/main.js) on the
- * kit's Kafka, registry, Postgres and Redis, with an org, an API key and a source ready.
+ * The triggers service as in production (its own process, see service-process.ts), with an org,
+ * an API key and a source ready.
  */
 export async function startTriggersProcess(infra: Infra): Promise<TriggersUnderTest> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      // e.g. BENCH_TRIGGERS_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the service.
-      ...(process.env.BENCH_TRIGGERS_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      resolve(__dirname, '../../services/triggers/dist/main.js'),
-    ],
-    {
-      env: {
-        ...process.env,
-        HTTP_PORT: String(port),
-        KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-        SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-        DATABASE_URL: infra.databaseUrl,
-        REDIS_URL: infra.redisUrl,
-        CMIS_ADMIN_TOKEN: ADMIN_TOKEN,
-        LOG_LEVEL: 'warn',
-        KAFKAJS_NO_PARTITIONER_WARNING: '1',
-        // The bench measures the pipeline, not the limiter's refusals.
-        TRIGGERS_ORG_EVENTS_PER_SECOND: '10000000',
-        TRIGGERS_SOURCE_EVENTS_PER_SECOND: '10000000',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
-  };
+  // e.g. BENCH_TRIGGERS_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the service.
+  const service = await startServiceProcess('triggers', infra, process.env.BENCH_TRIGGERS_NODE_ARGS);
+  const { url } = service;
   try {
-    await poll(
-      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
-      60_000,
-      'readyz',
-    );
     const post = (path: string, token: string, body: unknown) =>
       fetch(`${url}${path}`, {
         method: 'POST',
@@ -83,13 +34,13 @@ export async function startTriggersProcess(infra: Infra): Promise<TriggersUnderT
         body: JSON.stringify(body),
       });
     const { orgId } = (await (
-      await post('/admin/orgs', ADMIN_TOKEN, { name: uniqueName('bench') })
+      await post('/admin/orgs', BENCH_ADMIN_TOKEN, { name: uniqueName('bench') })
     ).json()) as { orgId: string };
     const { key } = (await (
-      await post(`/admin/orgs/${orgId}/keys`, ADMIN_TOKEN, { scopes: ['*'] })
+      await post(`/admin/orgs/${orgId}/keys`, BENCH_ADMIN_TOKEN, { scopes: ['*'] })
     ).json()) as { key: string };
     let writeKey = '';
-    await poll(
+    await pollUntil(
       async () => {
         const created = await post('/v1/sources', key, { name: 'bench' });
         if (created.status === 201) writeKey = ((await created.json()) as { writeKey: string }).writeKey;
@@ -98,18 +49,10 @@ export async function startTriggersProcess(infra: Infra): Promise<TriggersUnderT
       30_000,
       'source creation',
     );
-    return { url, orgId, writeKey, cpuSeconds: () => processCpuSeconds(child.pid), stop };
+    return { url, orgId, writeKey, cpuSeconds: service.cpuSeconds, stop: service.stop };
   } catch (error) {
-    await stop();
+    await service.stop();
     throw error;
-  }
-}
-
-async function poll(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`triggers bench: ${what} not ready in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

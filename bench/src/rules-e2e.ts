@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createCodec, entityMetricsTopic, ruleActionsTopic, type ActionRequested } from '@cmis/contracts';
-import { freePort, uniqueName, type Infra } from '@cmis/testkit';
+import { uniqueName, type Infra } from '@cmis/testkit';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import type { Benchmark } from './bench';
+import { BENCH_ADMIN_TOKEN, pollUntil, startServiceProcess } from './service-process';
 
 // Events per second; the env override is for finding where the pipeline saturates.
 const RATE = Number(process.env.BENCH_RULES_E2E_RATE ?? 5_000);
@@ -12,67 +11,15 @@ const SECONDS = 10;
 const WARMUP_SECONDS = 2;
 const TICK_MS = 10;
 const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
-const ADMIN_TOKEN = 'bench-rules-e2e-admin-token-0123456789';
 
 interface ServiceUnderTest {
   url: string;
   stop(): Promise<void>;
 }
 
-/** A service as in production: its own process from its build, on the kit's infrastructure. */
-async function startService(name: 'triggers' | 'rules', infra: Infra): Promise<ServiceUnderTest> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the services under load.
-      ...(process.env.BENCH_RULES_E2E_NODE_ARGS ?? '').split(' ').filter(Boolean),
-      resolve(__dirname, `../../services/${name}/dist/main.js`),
-    ],
-    {
-      env: {
-        ...process.env,
-        HTTP_PORT: String(port),
-        KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-        SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
-        DATABASE_URL: infra.databaseUrl,
-        REDIS_URL: infra.redisUrl,
-        CMIS_ADMIN_TOKEN: ADMIN_TOKEN,
-        LOG_LEVEL: 'warn',
-        KAFKAJS_NO_PARTITIONER_WARNING: '1',
-        // The bench measures the pipeline, not ingest's limiter.
-        TRIGGERS_ORG_EVENTS_PER_SECOND: '10000000',
-        TRIGGERS_SOURCE_EVENTS_PER_SECOND: '10000000',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
-  };
-  try {
-    await until(
-      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
-      60_000,
-      `${name} readyz`,
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { url, stop };
-}
-
-async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`rules-e2e bench: ${what} not ready in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** A service as in production (see service-process.ts); BENCH_RULES_E2E_NODE_ARGS profiles it. */
+const startService = (name: 'triggers' | 'rules', infra: Infra): Promise<ServiceUnderTest> =>
+  startServiceProcess(name, infra, process.env.BENCH_RULES_E2E_NODE_ARGS);
 
 const post = (url: string, auth: string, body: unknown) =>
   fetch(url, {
@@ -106,7 +53,7 @@ export const rulesE2eBench: Benchmark = {
     });
     const consumers: Consumer[] = [];
     try {
-      const admin = `Bearer ${ADMIN_TOKEN}`;
+      const admin = `Bearer ${BENCH_ADMIN_TOKEN}`;
       const { orgId } = (await (
         await post(`${triggers.url}/admin/orgs`, admin, { name: uniqueName('bench') })
       ).json()) as { orgId: string };
@@ -114,7 +61,7 @@ export const rulesE2eBench: Benchmark = {
         await post(`${triggers.url}/admin/orgs/${orgId}/keys`, admin, { scopes: ['*'] })
       ).json()) as { key: string };
       let writeKey = '';
-      await until(
+      await pollUntil(
         async () => {
           const created = await post(`${triggers.url}/v1/sources`, `Bearer ${key}`, { name: 'bench' });
           if (created.status === 201) writeKey = ((await created.json()) as { writeKey: string }).writeKey;
@@ -123,7 +70,7 @@ export const rulesE2eBench: Benchmark = {
         30_000,
         'source',
       );
-      await until(
+      await pollUntil(
         async () =>
           (
             await post(`${rules.url}/v1/rules`, `Bearer ${key}`, {

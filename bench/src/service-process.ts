@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { freePort, type Infra } from '@cmis/testkit';
+
+export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+
+export interface ServiceProcess {
+  url: string;
+  child: ChildProcess;
+  /** CPU seconds (user + system) the service process has used so far; undefined off Linux. */
+  cpuSeconds(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/** utime + stime of a process from /proc (clock ticks of 10 ms), in seconds. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls `probe` until it is true; throws naming `what` at the deadline. */
+export async function pollUntil(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`bench: ${what} not ready in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A service as in production: its own process (services/<name>/dist/main.js) on the kit's Kafka,
+ * registry, Postgres and Redis, resolved once /readyz answers 200. `nodeArgs` (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to node before the script, to profile the service.
+ */
+export async function startServiceProcess(
+  name: 'triggers' | 'rules',
+  infra: Infra,
+  nodeArgs: string | undefined,
+): Promise<ServiceProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      ...(nodeArgs ?? '').split(' ').filter(Boolean),
+      resolve(__dirname, `../../services/${name}/dist/main.js`),
+    ],
+    {
+      env: {
+        ...process.env,
+        HTTP_PORT: String(port),
+        KAFKA_BROKERS: infra.kafkaBrokers.join(','),
+        SCHEMA_REGISTRY_URL: infra.schemaRegistryUrl,
+        DATABASE_URL: infra.databaseUrl,
+        REDIS_URL: infra.redisUrl,
+        CMIS_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+        LOG_LEVEL: 'warn',
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+        // The benches measure the pipeline, not ingest's limiter.
+        TRIGGERS_ORG_EVENTS_PER_SECOND: '10000000',
+        TRIGGERS_SOURCE_EVENTS_PER_SECOND: '10000000',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    await pollUntil(
+      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+      60_000,
+      `${name} readyz`,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, child, cpuSeconds: () => processCpuSeconds(child.pid), stop };
+}

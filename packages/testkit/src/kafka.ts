@@ -74,16 +74,7 @@ export async function startKafka(workDir: string, options: StartKafkaOptions = {
 
   const format = spawnSync(
     'java',
-    [
-      '-cp',
-      classpath,
-      'kafka.tools.StorageTool',
-      'format',
-      '-t',
-      randomBytes(16).toString('base64url'),
-      '-c',
-      props,
-    ],
+    ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props],
     { encoding: 'utf8' },
   );
   if (format.error || format.status !== 0) {

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createCodec, userActionsTopic } from '@cmis/contracts';
-import { createDatabase, createKafkaBus, createOutboxRelay, platformMigrations } from '@cmis/platform';
+import {
+  createDatabase,
+  createEventStore,
+  createKafkaBus,
+  createOutboxRelay,
+  platformMigrations,
+  withOrg,
+} from '@cmis/platform';
 import { uniqueSchema } from '@cmis/testkit';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { secondsSince, type Benchmark } from './bench';
@@ -41,24 +48,29 @@ export const relayBench: Benchmark = {
     await db.migrate(platformMigrations);
     const orgId = randomUUID();
 
-    // Untimed: fill the outbox with committed, unpublished events (5,000 contacts).
-    const rows = Array.from({ length: EVENTS }, (_, i) => {
-      const contact = `contact-${i % 5_000}`;
-      return {
-        org_id: orgId,
-        stream_type: 'contact',
-        stream_id: contact,
-        stream_version: Math.floor(i / 5_000) + 1,
-        event_id: randomUUID(),
-        type: 'cmis.triggers.action-tracked',
-        data: JSON.stringify(trackedData(contact, i)),
-        metadata: '{}',
-        topic,
-        key: `${orgId}:${contact}`,
-        occurred_at: new Date(),
-      };
-    });
-    for (let i = 0; i < rows.length; i += 2_000) await db.owner('events').insert(rows.slice(i, i + 2_000));
+    // Untimed: fill the outbox through the event store (which validates each payload against its
+    // topic), 5,000 contacts, ten events per append.
+    const store = createEventStore(db);
+    for (let contact = 0; contact < 5_000; contact += 250) {
+      await withOrg(db.app, orgId, async (trx) => {
+        for (let c = contact; c < contact + 250; c += 1) {
+          await store.append(trx, {
+            orgId,
+            streamType: 'contact',
+            streamId: `contact-${c}`,
+            expectedVersion: 'any',
+            events: Array.from({ length: EVENTS / 5_000 }, (_, n) => ({
+              id: randomUUID(),
+              type: 'cmis.triggers.action-tracked',
+              data: trackedData(`contact-${c}`, n * 5_000 + c),
+              metadata: {},
+              topic,
+              occurredAt: new Date(),
+            })),
+          });
+        }
+      });
+    }
 
     // Reference: the same encoded messages through raw kafkajs.
     const sample = await codec.encode(topic, {

@@ -294,6 +294,20 @@ describe('event store (Postgres)', () => {
       await expect(append(events, overrides)).rejects.toBeInstanceOf(InvalidAppendError);
     });
 
+    it('refuses an event for a catalog topic that the topic does not carry, or whose payload breaks its schema', async () => {
+      const topic = 'cmis.triggers.user-actions.v1';
+      await expect(append([newEvent('cmis.tenancy.org-created', {}, { topic })])).rejects.toThrow(
+        /events\.0\.type: cmis\.tenancy\.org-created is not an event of cmis\.triggers\.user-actions\.v1/,
+      );
+      await expect(
+        append([newEvent('cmis.triggers.action-tracked', { userId: 'u-1', event: '' }, { topic })]),
+      ).rejects.toThrow(/events\.0\.data\.event/);
+      const stored = await withOrg(db.app, ref.orgId, (trx) =>
+        store.readStream(trx, ref.orgId, ref.streamType, ref.streamId),
+      );
+      expect(stored.filter((e) => e.topic === topic)).toEqual([]);
+    });
+
     it('refuses an event id that is already stored', async () => {
       const event = newEvent('RuleCreated');
       await append([event]);

@@ -1,4 +1,6 @@
+import { eventTopicByName } from '@cmis/contracts';
 import type { Knex } from 'knex';
+import type { z } from 'zod';
 import type { Database } from '../db';
 import { isPgError, UNIQUE_VIOLATION } from '../db/pg-errors';
 import { evolveAll, type Evolver } from './decider';
@@ -161,10 +163,30 @@ function parseAppend(request: AppendRequest): ParsedAppend {
   }
   // Serialized here: pg would turn a top-level array into a Postgres array, not JSON.
   const events = parsed.data.events.map((event, index) => {
-    const data = toJson(event.data, `events.${index}.data`);
+    const data = toJson(contractData(event, index), `events.${index}.data`);
     return { ...event, data, metadata: toJson(event.metadata, `events.${index}.metadata`) };
   });
   return { ...parsed.data, events };
+}
+
+/**
+ * An event bound for a catalog topic must be one of that topic's event types with a valid payload:
+ * bad input never reaches the table, and the relay publishes it without validating it again.
+ * Other topics (a service's private ones) are not checked here.
+ */
+function contractData(event: { type: string; data?: unknown; topic?: string }, index: number): unknown {
+  const contract = event.topic === undefined ? undefined : eventTopicByName(event.topic);
+  if (!contract) return event.data;
+  const schema = (contract.events as Record<string, z.ZodTypeAny>)[event.type];
+  if (!schema)
+    throw new InvalidAppendError([`events.${index}.type: ${event.type} is not an event of ${contract.name}`]);
+  const parsed = schema.safeParse(event.data);
+  if (!parsed.success) {
+    throw new InvalidAppendError(
+      parsed.error.issues.map((issue) => `events.${index}.data.${issue.path.join('.')}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
 }
 
 function toJson(value: unknown, path: string): string {

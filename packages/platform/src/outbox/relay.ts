@@ -165,7 +165,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (headers.traceparent) headers[CARRIED_TRACEPARENT] = headers.traceparent;
       if (headers.tracestate) headers[CARRIED_TRACESTATE] = headers.tracestate;
       try {
-        const encoded = await codec.encode(row.topic, toEnvelope(row, source));
+        // The event store validated the payload against its catalog topic at append; the envelope
+        // is built here from typed columns. Encoding need not validate them again.
+        const encoded = await codec.encode(row.topic, toEnvelope(row, source), { validated: true });
         add(row.topic, { key: row.key, value: encoded.value, headers: { ...encoded.headers, ...headers } });
       } catch (error) {
         // A registry that cannot be reached is transient: the round fails and is retried.
@@ -296,7 +298,7 @@ export function toEnvelope(row: PendingRow, source: string): EventEnvelope {
     type: row.type,
     specversion: '1.0',
     time: new Date(row.occurred_at).toISOString(),
-    subject: row.key.startsWith(prefix) ? row.key.slice(prefix.length) : row.stream_id,
+    subject: (row.key.startsWith(prefix) && row.key.slice(prefix.length)) || row.stream_id,
     orgId: row.org_id,
     schemaVersion: topic?.schemaVersion ?? 1,
     correlationId: typeof row.metadata.correlationId === 'string' ? row.metadata.correlationId : row.event_id,

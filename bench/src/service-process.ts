@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { freePort, type Infra } from '@cmis/testkit';
+import { freePort, until, type Infra } from '@cmis/testkit';
 
 export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
@@ -31,10 +31,8 @@ export async function pollUntil(
   timeoutMs: number,
   what: string,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`bench: ${what} not ready in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+  if (!(await until(probe, (ok) => ok, { timeoutMs }))) {
+    throw new Error(`bench: ${what} not ready in ${timeoutMs} ms`);
   }
 }
 

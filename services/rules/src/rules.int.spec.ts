@@ -12,7 +12,7 @@ import {
   type EventEnvelope,
 } from '@cmis/contracts';
 import { startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
-import { testEnv, uniqueName, waitForMessages, type ReceivedMessage } from '@cmis/testkit';
+import { testEnv, uniqueName, until, waitForMessages, type ReceivedMessage } from '@cmis/testkit';
 import { PAUSE_HIGH_CPA_RULE, rulesDemo } from './demo';
 import { createRulesService } from './service';
 import { systemResolver } from './webhook/deliver';
@@ -77,15 +77,6 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json };
   };
-
-  async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (ok(v) || Date.now() > deadline) return v;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   /** A throwaway org with a key the service has already projected. */
   async function newOrg(scopes = ['rules:write', 'rules:read']) {
@@ -259,7 +250,7 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     await until(
       () => evaluations(key, ruleId),
       () => false,
-      1_000,
+      { timeoutMs: 1_000 },
     );
     expect(
       await waitForMessages({ topic: ruleActionsTopic.name, count: 2, predicate: ofOrg(orgId) }),
@@ -445,7 +436,7 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     await until(
       () => call('GET', '/v1/rules', other.key),
       () => false,
-      1_500,
+      { timeoutMs: 1_500 },
     ); // metrics projected first
     await publish(scheduleFiredTopic.name, other.orgId, 'sch-1', 'cmis.triggers.schedule-fired', {
       scheduleId: 'sch-1',

@@ -2,6 +2,7 @@ import {
   Kafka,
   logLevel,
   Partitioners,
+  type Admin,
   type Consumer,
   type IHeaders,
   type KafkaConfig,
@@ -52,6 +53,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
   });
   const onError = options.onError ?? (() => undefined);
   let producer: Promise<Producer> | undefined;
+  let admin: Promise<Admin> | undefined;
   const consumers = new Set<Consumer>();
 
   // One idempotent producer, one request in flight: retries can neither duplicate nor reorder.
@@ -69,6 +71,33 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       throw err;
     });
     return producer;
+  };
+
+  // One admin connection for lag (refreshed for /metrics), readiness and topic creation.
+  const getAdmin = () => {
+    admin ??= (async () => {
+      const a = kafka.admin();
+      await a.connect();
+      return a;
+    })().catch((err) => {
+      admin = undefined;
+      throw err;
+    });
+    return admin;
+  };
+  /** Runs `work` on the shared admin; a failure drops it so the next call reconnects. */
+  const withAdmin = async <T>(work: (a: Admin) => Promise<T>): Promise<T> => {
+    const a = await getAdmin();
+    try {
+      return await work(a);
+    } catch (error) {
+      if (admin) {
+        const stale = admin;
+        admin = undefined;
+        void stale.then((x) => x.disconnect()).catch(() => undefined);
+      }
+      throw error;
+    }
   };
 
   const publishBatch: Bus['publishBatch'] = async (batches) => {
@@ -154,14 +183,12 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       };
     },
 
-    async ensureTopics(topics: TopicSpec[]) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        const existing = new Set(await admin.listTopics());
+    ensureTopics(topics: TopicSpec[]) {
+      return withAdmin(async (a) => {
+        const existing = new Set(await a.listTopics());
         const missing = topics.filter((t) => !existing.has(t.topic));
         if (missing.length === 0) return;
-        await admin.createTopics({
+        await a.createTopics({
           waitForLeaders: true,
           topics: missing.map((t) => ({
             topic: t.topic,
@@ -169,18 +196,14 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
             configEntries: t.retentionMs ? [{ name: 'retention.ms', value: String(t.retentionMs) }] : [],
           })),
         });
-      } finally {
-        await admin.disconnect();
-      }
+      });
     },
 
-    async lag(groupId, topic) {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
+    lag(groupId, topic) {
+      return withAdmin(async (a) => {
         const [committed, ends] = await Promise.all([
-          admin.fetchOffsets({ groupId, topics: [topic] }),
-          admin.fetchTopicOffsets(topic),
+          a.fetchOffsets({ groupId, topics: [topic] }),
+          a.fetchTopicOffsets(topic),
         ]);
         const byPartition = new Map(
           committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [],
@@ -190,27 +213,24 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           const low = Number(e.low);
           return { partition: e.partition, lag: Number(e.high) - (done < 0 ? low : done) };
         });
-      } finally {
-        await admin.disconnect();
-      }
+      });
     },
 
     async ready() {
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        await admin.describeCluster();
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
+      return withAdmin((a) => a.describeCluster()).then(
+        () => true,
+        () => false,
+      );
     },
 
     async close() {
       await Promise.allSettled([...consumers].map((c) => c.disconnect()));
       consumers.clear();
+      if (admin) {
+        const a = await admin.catch(() => undefined);
+        admin = undefined;
+        await a?.disconnect();
+      }
       if (producer) {
         const p = await producer.catch(() => undefined);
         producer = undefined;

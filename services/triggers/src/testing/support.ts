@@ -1,7 +1,9 @@
 // Helpers for the int specs: a triggers process on the kit's infrastructure, a fresh org with a
 // source, and an exact read of what a topic holds for that org.
 import { startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
-import { testEnv, testKafka, uniqueName } from '@cmis/testkit';
+import { testEnv, testKafka, uniqueName, until } from '@cmis/testkit';
+
+export { until };
 import { createTriggersService, type TriggersOptions } from '../service';
 
 export const ADMIN_TOKEN = 'triggers-spec-admin-token-0123456789';
@@ -36,19 +38,6 @@ export interface TestOrg {
   orgId: string;
   apiKey: string;
   source: TestSource;
-}
-
-export async function until<T>(
-  probe: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export function client(baseUrl: string) {

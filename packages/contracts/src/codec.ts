@@ -1,6 +1,7 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { z } from 'zod';
 import { eventTopicByName, type TopicEnvelope, type TopicName } from './catalog';
+import { compiledCheck } from './compiled-validator';
 import type { EventEnvelope } from './envelope';
 import { topicValueSchema } from './json-schema';
 import {
@@ -143,9 +144,12 @@ function eventTopic(name: string): TopicDefinition {
   return topic;
 }
 
+// Stateless when not streaming, so one is shared; `fatal` rejects bytes that are not UTF-8.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 function parseJson(topic: string, body: Buffer): unknown {
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    return JSON.parse(utf8.decode(body));
   } catch (error) {
     throw new DecodeError(topic, 'not-json', (error as Error).message);
   }
@@ -155,6 +159,16 @@ function checked(topic: TopicDefinition, value: unknown): EventEnvelope {
   const result = validate(topic, value);
   if (!result.ok) throw new DecodeError(topic.name, result.reason, result.detail, result.issues);
   return result.envelope;
+}
+
+/**
+ * Validates a value just parsed from a message (so it may be changed in place): the compiled
+ * check first, zod when the check does not apply or rejects (zod's verdict and issues win).
+ */
+function checkedDecoded(topic: TopicDefinition, value: unknown): EventEnvelope {
+  const type = (value as { type?: unknown } | null)?.type;
+  if (typeof type === 'string' && compiledCheck(topic, type)?.(value) === true) return value as EventEnvelope;
+  return checked(topic, value);
 }
 
 function toEncode(topic: TopicDefinition, envelope: unknown, options?: EncodeOptions): EventEnvelope {
@@ -215,7 +229,7 @@ function jsonCodec(): UntypedCodec {
           'schema-registry framed message, but no registry is configured',
         );
       }
-      return checked(topic, parseJson(topicName, value));
+      return checkedDecoded(topic, parseJson(topicName, value));
     },
   };
 }
@@ -283,7 +297,7 @@ function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCo
         }
         throw error;
       }
-      return checked(topic, parseJson(topicName, value.subarray(WIRE_HEADER_BYTES)));
+      return checkedDecoded(topic, parseJson(topicName, value.subarray(WIRE_HEADER_BYTES)));
     },
   };
 }

@@ -1,0 +1,121 @@
+import { eventTopicByName } from './catalog';
+import { compiledCheck } from './compiled-validator';
+import { topicValueSchema } from './json-schema';
+import { allExampleEnvelopes } from './spec-support/examples';
+import type { TopicDefinition } from './topic';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Path = Array<string | number>;
+
+// Values put in place of every field: wrong types, edge strings, odd timestamps and ids.
+const REPLACEMENTS: Json[] = [
+  null,
+  0,
+  -1,
+  1.5,
+  true,
+  '',
+  'x',
+  {},
+  [],
+  'a'.repeat(300),
+  '😀',
+  '2026-13-01T00:00:00Z',
+  '2026-02-30T00:00:00Z',
+  '2026-01-01t00:00:00z',
+  '2026-01-01 00:00:00Z',
+  '2026-01-01T00:00:00',
+  '2026-01-01T00:00Z',
+  '2026-01-01T00:00:00.123456789+05:30',
+  '3F0C4D2E-8A61-4F7B-9C1E-2B7D5A9E4F10',
+  '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f1',
+  'https://example.com/x',
+  'not a url',
+  'someone@example.com',
+  'a'.repeat(64),
+];
+
+function paths(value: Json, at: Path = []): Path[] {
+  if (value === null || typeof value !== 'object') return [at];
+  const keys: Array<string | number> = Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value);
+  return [at, ...keys.flatMap((k) => paths((value as Record<string | number, Json>)[k]!, [...at, k]))];
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+function setAt(root: Json, path: Path, to: Json | undefined): Json {
+  if (path.length === 0) return to === undefined ? null : to;
+  const copy = clone(root);
+  let parent = copy as Record<string | number, Json>;
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, Json>;
+  const last = path[path.length - 1]!;
+  if (to === undefined) delete parent[last];
+  else parent[last] = to;
+  return copy;
+}
+
+/** The valid example and, for every field, the field removed, replaced and given a stranger. */
+function variants(example: Json): Json[] {
+  const out: Json[] = [example];
+  for (const path of paths(example)) {
+    if (path.length > 0) out.push(setAt(example, path, undefined));
+    for (const value of REPLACEMENTS) out.push(setAt(example, path, value));
+    const here = path.reduce<Json>((v, k) => (v as Record<string | number, Json>)[k]!, example);
+    if (here !== null && typeof here === 'object' && !Array.isArray(here)) {
+      out.push(setAt(example, [...path, 'unknownKey'], 'dropped'));
+    }
+  }
+  return out;
+}
+
+describe('compiled decode check', () => {
+  const cases = allExampleEnvelopes();
+
+  it('covers every event type but the ones zod must check alone', () => {
+    const zodOnly = cases
+      .filter(({ topic, type }) => !compiledCheck(eventTopicByName(topic)!, type))
+      .map(({ type }) => type);
+    // Its action is a union of objects, which a JSON Schema validator cannot strip like zod.
+    expect(zodOnly).toEqual(['cmis.rules.action-requested']);
+  });
+
+  it.each(cases.map((c) => [c.type, c] as const))(
+    '%s: accepts exactly what zod accepts, and leaves what zod returns',
+    (_, { topic, type, envelope }) => {
+      const definition: TopicDefinition = eventTopicByName(topic)!;
+      const check = compiledCheck(definition, type);
+      if (!check) return;
+      const schema = topicValueSchema(definition);
+      const all = variants(envelope as unknown as Json);
+      expect(all.length).toBeGreaterThan(100);
+      let accepted = 0;
+      for (const variant of all) {
+        const byZod = schema.safeParse(clone(variant));
+        const value = clone(variant);
+        const verdict = check(value);
+        if (verdict !== byZod.success) {
+          throw new Error(`compiled ${verdict}, zod ${byZod.success} for ${JSON.stringify(variant)}`);
+        }
+        if (verdict) {
+          accepted += 1;
+          expect(value).toEqual(byZod.data);
+        }
+      }
+      // Both accept and reject were exercised.
+      expect(accepted).toBeGreaterThan(1);
+      expect(accepted).toBeLessThan(all.length);
+    },
+  );
+
+  it('runs the refinements JSON Schema cannot carry (userId or anonymousId)', () => {
+    const { topic, type, envelope } = cases.find((c) => c.type === 'cmis.triggers.action-tracked')!;
+    const check = compiledCheck(eventTopicByName(topic)!, type)!;
+    const value = clone(envelope) as unknown as { data: Record<string, unknown> };
+    delete value.data.userId;
+    delete value.data.anonymousId;
+    expect(check(value)).toBe(false);
+    expect(check({ ...value, data: { ...value.data, anonymousId: 'anon-1' } })).toBe(true);
+  });
+});

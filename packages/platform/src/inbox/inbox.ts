@@ -9,7 +9,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '../bus';
-import { withOrgs, type Database } from '../db';
+import { InvalidOrgIdError, OrgId, withOrgs, type Database } from '../db';
 import { SpanKind, withSpanFrom } from '../telemetry';
 
 export interface InboxEvent {
@@ -100,9 +100,9 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
     // Each poison event found is dead-lettered and the batch's work redone without it.
     for (;;) {
       try {
-        await withOrgs(db.app, async (trx, useOrg) => {
+        await withOrgs(db.app, async (trx) => {
           for (const [orgId, events] of pending) {
-            await useOrg(orgId);
+            // recordFresh switches the transaction to the org (inbox_claim), RLS applies from there.
             const fresh = await recordFresh(trx, orgId, groupId, events);
             if (fresh.length > 0) await applyOrg(fresh, { trx, orgId });
           }
@@ -147,19 +147,21 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
   });
 }
 
-/** Inserts the events' ids; returns the events not seen before, in their order. */
+/**
+ * Switches the transaction to the org and inserts the events' ids (one round trip, see the
+ * inbox_claim migration); returns the events not seen before, in their order.
+ */
 async function recordFresh(
   trx: Knex.Transaction,
   orgId: string,
   groupId: string,
   events: InboxEvent[],
 ): Promise<InboxEvent[]> {
+  // The envelope schema made orgId a uuid; checked again, as withOrgs' useOrg would.
+  if (!OrgId.safeParse(orgId).success) throw new InvalidOrgIdError(orgId);
   const ids = [...new Set(events.map((e) => e.envelope.id))];
   const result = await trx.raw<{ rows: Array<{ event_id: string }> }>(
-    `insert into inbox_processed (org_id, consumer_group, event_id)
-       select ?, ?, unnest(?::text[])
-     on conflict do nothing
-     returning event_id`,
+    'select inbox_claim as event_id from inbox_claim(?, ?, ?::text[])',
     [orgId, groupId, ids],
   );
   const fresh = new Set(result.rows.map((r) => r.event_id));

@@ -14,4 +14,27 @@ export const inboxMigrations: Migration[] = [
       });
     },
   },
+  {
+    // One round trip per org and batch instead of two: switch the transaction to the org and
+    // record its event ids, returning the ones not seen before. It runs with the caller's rights,
+    // so row-level security applies as to any statement under that org.
+    name: 'platform_0002_inbox_claim',
+    async up(knex) {
+      await knex.raw(`
+        create function inbox_claim(p_org_id uuid, p_group text, p_event_ids text[])
+          returns setof text
+          language plpgsql
+          set search_path from current
+        as $$
+        begin
+          perform set_config('app.current_org_id', p_org_id::text, true);
+          return query
+            insert into inbox_processed (org_id, consumer_group, event_id)
+              select p_org_id, p_group, unnest(p_event_ids)
+            on conflict do nothing
+            returning event_id;
+        end
+        $$`);
+    },
+  },
 ];

@@ -3,8 +3,10 @@ import type { Logger } from '../logging';
 import { createInvalidatingCache } from './invalidating-cache';
 import { memoryInvalidationBus, redisInvalidationBus } from './invalidation-bus';
 import { acquireMemoryBackend } from './memory-backend';
+import { memoryAdmission } from './memory-admission';
 import { memoryCooldownLocks } from './memory-cooldown-locks';
 import { memoryRateLimiter, redisRateLimiter } from './rate-limiters';
+import { redisAdmission } from './redis-admission';
 import { redisCooldownLocks } from './redis-cooldown-locks';
 import type { InvalidatingCache, RedisHelpers } from './types';
 
@@ -56,6 +58,7 @@ function redisHelpers(url: string, options: RedisHelpersOptions): RedisHelpers {
     kind: 'redis',
     rateLimiter: (limiterOptions) => redisRateLimiter(client, prefix, limiterOptions),
     cooldownLocks: () => redisCooldownLocks(client, prefix),
+    admission: (admissionOptions) => redisAdmission(client, prefix, admissionOptions),
     invalidatingCache(cacheOptions) {
       const channel = `${prefix}:cache-invalidation:${cacheOptions.name}`;
       const cache = createInvalidatingCache(invalidationBus(), channel, cacheOptions);
@@ -98,6 +101,7 @@ function memoryHelpers(prefix: string): RedisHelpers {
     kind: 'memory',
     rateLimiter: (limiterOptions) => memoryRateLimiter(backend.rateLimiters, limiterOptions),
     cooldownLocks: () => memoryCooldownLocks(backend),
+    admission: (admissionOptions) => memoryAdmission(backend, admissionOptions),
     invalidatingCache(cacheOptions) {
       const cache = createInvalidatingCache(bus, `cache-invalidation:${cacheOptions.name}`, cacheOptions);
       caches.add(cache);

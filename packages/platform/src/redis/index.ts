@@ -1,6 +1,10 @@
 export { createRedisHelpers } from './create-redis-helpers';
 export type { RedisHelpersOptions } from './create-redis-helpers';
 export type {
+  Admission,
+  AdmissionDecision,
+  AdmissionOptions,
+  AdmissionRequest,
   CooldownLocks,
   InvalidatingCache,
   InvalidatingCacheOptions,

@@ -3,7 +3,26 @@ import { maxCount, nonEmptyKey, wholeMs } from './arguments';
 import type { MemoryBackend } from './memory-backend';
 import type { CooldownLocks } from './types';
 
-const SWEEP_EVERY = 1_000;
+/** How many writes pass between sweeps of expired entries. */
+export const SWEEP_EVERY = 1_000;
+
+/** Drops expired locks and windows: keys nobody asks about again would otherwise stay forever. */
+export function sweepExpired(backend: MemoryBackend, now: number): void {
+  for (const [key, lock] of backend.locks) if (lock.expiresAt <= now) backend.locks.delete(key);
+  for (const [key, { windowMs, stamps }] of backend.windows) {
+    if ((stamps[stamps.length - 1] ?? 0) <= now - windowMs) backend.windows.delete(key);
+  }
+}
+
+/** A lock still held at `now` (an expired one is dropped on the way). */
+export function liveLock(backend: MemoryBackend, key: string, now: number) {
+  const lock = backend.locks.get(key);
+  if (lock && lock.expiresAt <= now) {
+    backend.locks.delete(key);
+    return undefined;
+  }
+  return lock;
+}
 
 /** Same contract as the Redis locks, on the process's memory; expiry is checked on access. */
 export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
@@ -11,27 +30,14 @@ export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
   const token = randomUUID();
   let writes = 0;
 
-  const liveLock = (key: string, now: number) => {
-    const lock = backend.locks.get(key);
-    if (lock && lock.expiresAt <= now) {
-      backend.locks.delete(key);
-      return undefined;
-    }
-    return lock;
-  };
   const liveWindow = (key: string, windowMs: number, now: number) => {
     const stamps = (backend.windows.get(key)?.stamps ?? []).filter((stamp) => stamp > now - windowMs);
     if (stamps.length === 0) backend.windows.delete(key);
     else backend.windows.set(key, { windowMs, stamps });
     return stamps;
   };
-  // Keys nobody asks about again would otherwise stay forever.
   const maybeSweep = (now: number) => {
-    if (++writes % SWEEP_EVERY !== 0) return;
-    for (const [key, lock] of backend.locks) if (lock.expiresAt <= now) backend.locks.delete(key);
-    for (const [key, { windowMs, stamps }] of backend.windows) {
-      if ((stamps[stamps.length - 1] ?? 0) <= now - windowMs) backend.windows.delete(key);
-    }
+    if (++writes % SWEEP_EVERY === 0) sweepExpired(backend, now);
   };
   const record = (key: string, windowMs: number, now: number) => {
     const stamps = liveWindow(key, windowMs, now);
@@ -46,12 +52,12 @@ export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
       const ttl = wholeMs('ttlMs', ttlMs);
       const now = Date.now();
       maybeSweep(now);
-      if (liveLock(nonEmptyKey(key), now)) return false;
+      if (liveLock(backend, nonEmptyKey(key), now)) return false;
       backend.locks.set(key, { token, expiresAt: now + ttl });
       return true;
     },
     async release(key) {
-      const lock = liveLock(key, Date.now());
+      const lock = liveLock(backend, key, Date.now());
       if (lock?.token !== token) return false;
       backend.locks.delete(key);
       return true;

@@ -27,11 +27,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')`;
 
+/** Where a cooldown lock (or an admission's claim) of `key` lives. */
+export function lockKey(prefix: string, key: string): string {
+  return `${prefix}:cooldown:${nonEmptyKey(key)}`;
+}
+
 export function redisCooldownLocks(client: Redis, prefix: string): CooldownLocks {
   // One token per instance: release only deletes a lock this instance took, and nothing is kept
   // per key (ingest takes one lock per message id; a map of them would grow without bound).
   const token = randomUUID();
-  const lockKey = (key: string) => `${prefix}:cooldown:${nonEmptyKey(key)}`;
   const windowKey = (key: string) => `${prefix}:window:${nonEmptyKey(key)}`;
 
   const record = async (key: string, windowMs: number, max: number) => {
@@ -48,11 +52,11 @@ export function redisCooldownLocks(client: Redis, prefix: string): CooldownLocks
 
   return {
     async tryAcquire(key, ttlMs) {
-      const result = await client.set(lockKey(key), token, 'PX', wholeMs('ttlMs', ttlMs), 'NX');
+      const result = await client.set(lockKey(prefix, key), token, 'PX', wholeMs('ttlMs', ttlMs), 'NX');
       return result === 'OK';
     },
     async release(key) {
-      return (await client.eval(RELEASE_IF_OURS, 1, lockKey(key), token)) === 1;
+      return (await client.eval(RELEASE_IF_OURS, 1, lockKey(prefix, key), token)) === 1;
     },
     async countInWindow(key, windowMs) {
       return (await client.eval(COUNT_IN_WINDOW, 1, windowKey(key), wholeMs('windowMs', windowMs))) as number;

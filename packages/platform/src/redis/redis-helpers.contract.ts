@@ -88,6 +88,113 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
     });
   });
 
+  describe('Admission', () => {
+    const limits = (name: string) => [
+      { name: `${name}-source`, points: 3, durationSeconds: 60 },
+      { name: `${name}-org`, points: 5, durationSeconds: 60 },
+    ];
+
+    it('spends every limit and claims each key once, across peers', async () => {
+      const name = key('ingest');
+      const here = open().admission({ limits: limits(name), claimTtlMs: 60_000 });
+      const there = open().admission({ limits: limits(name), claimTtlMs: 60_000 });
+      const [source, org, first, second] = [key('source'), key('org'), key('m'), key('m')];
+
+      expect(await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [first, second] })).toEqual({
+        allowed: true,
+        claimed: [true, true],
+      });
+      expect(
+        await there.admit({ limitKeys: [source, org], points: 1, claimKeys: [second, key('m')] }),
+      ).toEqual({ allowed: true, claimed: [false, true] });
+      expect(await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [] })).toEqual({
+        allowed: true,
+        claimed: [],
+      });
+      // Four points spent of the source's three: refused, by the first limit.
+      const refused = await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [] });
+      expect(refused).toMatchObject({ allowed: false, refusedBy: 0 });
+      expect(refused.allowed === false && refused.retryAfterMs).toBeGreaterThan(55_000);
+    });
+
+    it('takes no claim when a limit refuses, and the refused attempt still counts', async () => {
+      const name = key('ingest');
+      const admission = open().admission({ limits: limits(name), claimTtlMs: 60_000 });
+      const org = key('org');
+      const claim = key('m');
+
+      expect(
+        await admission.admit({ limitKeys: [key('source'), org], points: 6, claimKeys: [claim] }),
+      ).toMatchObject({ allowed: false, refusedBy: 0 });
+      // The org's window holds those 6 of 5 points too: the org refuses a fresh source.
+      expect(
+        await admission.admit({ limitKeys: [key('source'), org], points: 1, claimKeys: [claim] }),
+      ).toMatchObject({ allowed: false, refusedBy: 1 });
+      expect(
+        await admission.admit({ limitKeys: [key('source'), key('org')], points: 1, claimKeys: [claim] }),
+      ).toEqual({ allowed: true, claimed: [true] });
+    });
+
+    it('shares budgets with rate limiters and claims with cooldown locks of the same names', async () => {
+      const helpers = open();
+      const [sourceLimit, orgLimit] = limits(key('ingest'));
+      const admission = open().admission({ limits: [sourceLimit!, orgLimit!], claimTtlMs: 60_000 });
+      const [source, org, held] = [key('source'), key('org'), key('m')];
+      await helpers.rateLimiter(sourceLimit!).consume(source, 3);
+      await helpers.cooldownLocks().tryAcquire(held, 60_000);
+
+      expect(
+        await admission.admit({ limitKeys: [key('source'), org], points: 1, claimKeys: [held] }),
+      ).toEqual({
+        allowed: true,
+        claimed: [false],
+      });
+      expect(await admission.admit({ limitKeys: [source, org], points: 1, claimKeys: [] })).toMatchObject({
+        allowed: false,
+        refusedBy: 0,
+      });
+      expect(await helpers.rateLimiter(orgLimit!).consume(org, 1)).toMatchObject({
+        allowed: true,
+        remaining: 2,
+      });
+    });
+
+    it('release gives back only its own claims; claims lapse after their TTL', async () => {
+      const name = key('ingest');
+      const here = open().admission({ limits: limits(name), claimTtlMs: 150 });
+      const there = open().admission({ limits: limits(name), claimTtlMs: 150 });
+      const admit = (admission: typeof here, claimKeys: string[]) =>
+        admission.admit({ limitKeys: [key('source'), key('org')], points: 1, claimKeys });
+      const [mine, theirs] = [key('m'), key('m')];
+      await admit(here, [mine]);
+      await admit(there, [theirs]);
+
+      await here.release([mine, theirs]);
+
+      expect(await admit(there, [mine, theirs])).toEqual({ allowed: true, claimed: [true, false] });
+      await sleep(200);
+      expect(await admit(here, [mine, theirs])).toEqual({ allowed: true, claimed: [true, true] });
+    });
+
+    it('refuses nonsense settings and arguments', async () => {
+      const helpers = open();
+      expect(() => helpers.admission({ limits: limits(key('x')), claimTtlMs: 0 })).toThrow(RangeError);
+      expect(() =>
+        helpers.admission({ limits: [{ name: 'x', points: 0, durationSeconds: 1 }], claimTtlMs: 1_000 }),
+      ).toThrow(RangeError);
+      const admission = helpers.admission({ limits: limits(key('x')), claimTtlMs: 1_000 });
+      await expect(admission.admit({ limitKeys: ['s'], points: 1, claimKeys: [] })).rejects.toThrow(
+        RangeError,
+      );
+      await expect(admission.admit({ limitKeys: ['s', 'o'], points: 0, claimKeys: [] })).rejects.toThrow(
+        RangeError,
+      );
+      await expect(admission.admit({ limitKeys: ['s', 'o'], points: 1, claimKeys: [''] })).rejects.toThrow(
+        RangeError,
+      );
+    });
+  });
+
   describe('CooldownLocks', () => {
     it('lets one holder in until the TTL lapses, across peers', async () => {
       const here = open().cooldownLocks();

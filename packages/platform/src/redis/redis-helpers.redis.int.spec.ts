@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createRedisHelpers, RedisHelpers } from './index';
 import { eventually, redisHelpersContract } from './redis-helpers.contract';
 
@@ -41,15 +42,40 @@ describe('Redis-backed redis helpers', () => {
     await helpers.rateLimiter({ name: 'ingest', points: 5, durationSeconds: 60 }).consume('source-1');
     await helpers.cooldownLocks().tryAcquire('rule-1:contact-1', 60_000);
     await helpers.cooldownLocks().incrementInWindow('rule-1', 60_000);
+    await helpers
+      .admission({ limits: [{ name: 'batch', points: 5, durationSeconds: 60 }], claimTtlMs: 60_000 })
+      .admit({ limitKeys: ['org-1'], points: 2, claimKeys: ['message:m-1'] });
 
     const keys = (await admin.keys(`${ownPrefix}:*`)).sort();
 
     expect(keys).toEqual([
+      `${ownPrefix}:cooldown:message:m-1`,
       `${ownPrefix}:cooldown:rule-1:contact-1`,
+      `${ownPrefix}:ratelimit:batch:org-1`,
       `${ownPrefix}:ratelimit:ingest:source-1`,
       `${ownPrefix}:window:rule-1`,
     ]);
     for (const key of keys) expect(await admin.pttl(key)).toBeGreaterThan(0);
+  });
+
+  it("shares rate limit counters with rate-limiter-flexible's RateLimiterRedis (replicas of the previous build)", async () => {
+    const ownPrefix = `spec-${randomUUID()}`;
+    const previous = new RateLimiterRedis({
+      storeClient: admin,
+      keyPrefix: `${ownPrefix}:ratelimit:ingest`,
+      points: 5,
+      duration: 60,
+    });
+    await previous.consume('source-1', 3);
+
+    const limiter = open({ prefix: ownPrefix }).rateLimiter({
+      name: 'ingest',
+      points: 5,
+      durationSeconds: 60,
+    });
+
+    expect(await limiter.consume('source-1')).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+    await expect(previous.consume('source-1', 2)).rejects.toMatchObject({ remainingPoints: 0 });
   });
 
   it('after its subscriber connection drops, a cache forgets everything it may have missed', async () => {

@@ -71,11 +71,51 @@ export interface InvalidatingCacheOptions<T> {
   maxEntries?: number;
 }
 
+/**
+ * Rate limits and idempotency claims decided together: every limit is spent (as
+ * `RateLimiter.consume`, a refused attempt still counts) and only when all of them allow are the
+ * claims taken (as `CooldownLocks.tryAcquire`), atomically and in one round trip. A refused
+ * request therefore claims nothing, and its retry is not mistaken for a duplicate.
+ */
+export interface Admission {
+  admit(request: AdmissionRequest): Promise<AdmissionDecision>;
+  /** Gives claims back early (e.g. after a failed publish), each only if this instance holds it. */
+  release(claimKeys: readonly string[]): Promise<void>;
+}
+
+export interface AdmissionOptions {
+  /** Checked in this order; the first that refuses is the one reported. */
+  limits: readonly RateLimiterOptions[];
+  /** How long a claim is held. */
+  claimTtlMs: number;
+}
+
+export interface AdmissionRequest {
+  /** The key spent in each limit, in the order of `AdmissionOptions.limits`. */
+  limitKeys: readonly string[];
+  /** Points spent in every limit. */
+  points: number;
+  /** Keys to claim when admitted (may be empty). */
+  claimKeys: readonly string[];
+}
+
+export type AdmissionDecision =
+  | {
+      allowed: true;
+      /** Per claim key: true when taken now, false when someone holds it. */ claimed: boolean[];
+    }
+  | {
+      allowed: false;
+      /** Index in `limits` of the limit that refused. */ refusedBy: number;
+      retryAfterMs: number;
+    };
+
 export interface RedisHelpers {
   /** Which implementation `createRedisHelpers` picked. */
   readonly kind: 'redis' | 'memory';
   rateLimiter(options: RateLimiterOptions): RateLimiter;
   cooldownLocks(): CooldownLocks;
+  admission(options: AdmissionOptions): Admission;
   invalidatingCache<T>(options: InvalidatingCacheOptions<T>): InvalidatingCache<T>;
   /** For readiness checks: true when the store answers. */
   ping(): Promise<boolean>;

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { nonEmptyKey, wholeMs } from './arguments';
+import type { MemoryBackend } from './memory-backend';
+import { liveLock, sweepExpired, SWEEP_EVERY } from './memory-cooldown-locks';
+import { consumeMemory, sharedMemoryLimiter } from './rate-limiters';
+import type { Admission, AdmissionOptions, RateLimitDecision } from './types';
+
+/**
+ * Same contract as the Redis admission, on the process's memory: the limiters and locks that
+ * memory rate limiters and cooldown locks of the prefix use. Claims are taken without yielding
+ * once the limits have answered, so no other request can come between check and claim.
+ */
+export function memoryAdmission(backend: MemoryBackend, options: AdmissionOptions): Admission {
+  const limiters = options.limits.map((limit) => sharedMemoryLimiter(backend.rateLimiters, limit));
+  const claimTtl = wholeMs('claimTtlMs', options.claimTtlMs);
+  const token = randomUUID();
+  let writes = 0;
+
+  return {
+    async admit({ limitKeys, points, claimKeys }) {
+      if (limitKeys.length !== limiters.length) throw new RangeError('one limit key per limit is required');
+      // Every limit is spent, as in Redis, before any verdict is read.
+      const decisions: RateLimitDecision[] = await Promise.all(
+        limiters.map((limiter, i) => consumeMemory(limiter, limitKeys[i]!, points)),
+      );
+      const refusedBy = decisions.findIndex((d) => !d.allowed);
+      if (refusedBy >= 0)
+        return { allowed: false, refusedBy, retryAfterMs: decisions[refusedBy]!.retryAfterMs };
+      const now = Date.now();
+      const claimed = claimKeys.map((key) => {
+        if (++writes % SWEEP_EVERY === 0) sweepExpired(backend, now);
+        if (liveLock(backend, nonEmptyKey(key), now)) return false;
+        backend.locks.set(key, { token, expiresAt: now + claimTtl });
+        return true;
+      });
+      return { allowed: true, claimed };
+    },
+    async release(claimKeys) {
+      const now = Date.now();
+      for (const key of claimKeys) {
+        if (liveLock(backend, key, now)?.token === token) backend.locks.delete(key);
+      }
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { rateLimiterSettings, wholeMs } from './arguments';
+import { limitKey } from './rate-limiters';
+import { lockKey } from './redis-cooldown-locks';
+import type { Admission, AdmissionOptions } from './types';
+
+// KEYS: the limits' counters, then the claims. ARGV: limit count, points, claim token, claim ttl
+// (ms), then per limit its window (s) and its points. Each counter is spent exactly as the rate
+// limiter's script does (same keys, so both can run side by side); only when every limit allows
+// are the claims taken. Returns {0, refused limit (1-based), ms to wait} or {1, taken 0|1 ...}.
+const ADMIT = `
+local limits = tonumber(ARGV[1])
+local points = tonumber(ARGV[2])
+local refused, wait = 0, 0
+for i = 1, limits do
+  local window = ARGV[3 + 2 * i]
+  redis.call('SET', KEYS[i], 0, 'EX', window, 'NX')
+  local spent = redis.call('INCRBY', KEYS[i], points)
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl == -1 then
+    redis.call('EXPIRE', KEYS[i], window)
+    ttl = 1000 * tonumber(window)
+  end
+  if refused == 0 and spent > tonumber(ARGV[4 + 2 * i]) then refused, wait = i, ttl end
+end
+if refused > 0 then return {0, refused, wait} end
+local taken = {1}
+for i = limits + 1, #KEYS do
+  taken[#taken + 1] = redis.call('SET', KEYS[i], ARGV[3], 'PX', ARGV[4], 'NX') and 1 or 0
+end
+return taken`;
+
+const RELEASE_ALL = `
+local released = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then released = released + redis.call('DEL', KEYS[i]) end
+end
+return released`;
+
+type Script = (keyCount: number, ...args: Array<string | number>) => Promise<unknown>;
+
+/** The scripts as commands of `client` (EVALSHA, loaded on first use), defined once per client. */
+function scriptsOf(client: Redis): { admit: Script; release: Script } {
+  const commands = client as unknown as { cmisAdmit?: Script; cmisReleaseAll?: Script };
+  if (!commands.cmisAdmit) {
+    client.defineCommand('cmisAdmit', { lua: ADMIT });
+    client.defineCommand('cmisReleaseAll', { lua: RELEASE_ALL });
+  }
+  return {
+    admit: (...args) => commands.cmisAdmit!.apply(client, args),
+    release: (...args) => commands.cmisReleaseAll!.apply(client, args),
+  };
+}
+
+/** One Lua script per admission: limits spent and claims taken in a single round trip. */
+export function redisAdmission(client: Redis, prefix: string, options: AdmissionOptions): Admission {
+  const scripts = scriptsOf(client);
+  const limits = options.limits.map(rateLimiterSettings);
+  const claimTtl = wholeMs('claimTtlMs', options.claimTtlMs);
+  // One token per instance, as in the cooldown locks: release only deletes our own claims.
+  const token = randomUUID();
+  const limitArgs = limits.flatMap((l) => [l.durationSeconds, l.points]);
+
+  return {
+    async admit({ limitKeys, points, claimKeys }) {
+      if (limitKeys.length !== limits.length) throw new RangeError('one limit key per limit is required');
+      if (!Number.isInteger(points) || points < 1) throw new RangeError('points must be a positive integer');
+      const keys: string[] = [];
+      for (let i = 0; i < limits.length; i++) keys.push(limitKey(prefix, limits[i]!.name, limitKeys[i]!));
+      for (const claim of claimKeys) keys.push(lockKey(prefix, claim));
+      const reply = (await scripts.admit(
+        keys.length,
+        ...keys,
+        limits.length,
+        points,
+        token,
+        claimTtl,
+        ...limitArgs,
+      )) as number[];
+      if (reply[0] === 0)
+        return { allowed: false, refusedBy: reply[1]! - 1, retryAfterMs: Math.max(reply[2]!, 0) };
+      const claimed = new Array<boolean>(claimKeys.length);
+      for (let i = 0; i < claimKeys.length; i++) claimed[i] = reply[i + 1] === 1;
+      return { allowed: true, claimed };
+    },
+    async release(claimKeys) {
+      if (claimKeys.length === 0) return;
+      await scripts.release(claimKeys.length, ...claimKeys.map((k) => lockKey(prefix, k)), token);
+    },
+  };
+}

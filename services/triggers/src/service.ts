@@ -2,12 +2,13 @@ import type { CreateService } from '@cmis/platform';
 import { triggersMigrations } from './db/migrations';
 import { ingestRoutes } from './ingest/api';
 import { createFactPublisher } from './ingest/publisher';
-import { DEFAULT_RATE_LIMITS, type IngestRateLimits } from './ingest/rate-limits';
+import { createIngestAdmission, DEFAULT_RATE_LIMITS, type IngestRateLimits } from './ingest/rate-limits';
 import { metricsRoutes } from './metrics/api';
 import { openApiDocument } from './openapi';
 import { scheduleRoutes } from './schedules/api';
 import { createSchedulePoller } from './schedules/poller';
 import { ingestEdge } from './shared/edge';
+import { DAY_MS } from './shared/timestamps';
 import { sourceRoutes } from './sources/api';
 import { webhookRoutes } from './webhooks/api';
 
@@ -15,6 +16,7 @@ export interface TriggersOptions {
   rateLimits?: Partial<IngestRateLimits>;
   /** How often the schedule poller looks for due ticks. */
   schedulePollMs?: number;
+  /** How long a messageId is remembered per org (default a day). */
   idempotencyTtlMs?: number;
 }
 
@@ -44,7 +46,8 @@ export function triggersOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Tr
 export function createTriggersService(options: TriggersOptions = {}): CreateService {
   return (rt) => {
     const limits: IngestRateLimits = { ...DEFAULT_RATE_LIMITS, ...options.rateLimits };
-    const publish = createFactPublisher(rt, { idempotencyTtlMs: options.idempotencyTtlMs });
+    const admission = createIngestAdmission(rt, limits, { claimTtlMs: options.idempotencyTtlMs ?? DAY_MS });
+    const publish = createFactPublisher(rt, admission);
     const poller = createSchedulePoller({
       db: rt.db,
       eventStore: rt.eventStore,
@@ -56,10 +59,10 @@ export function createTriggersService(options: TriggersOptions = {}): CreateServ
       migrations: triggersMigrations,
       routes(router) {
         router.get('/openapi.json', (_req, res) => res.json(openApiDocument));
-        const edge = ingestEdge(rt, limits);
+        const edge = ingestEdge(rt);
         ingestRoutes(rt, router, edge, publish);
         metricsRoutes(rt, router, edge, publish);
-        webhookRoutes(rt, router, limits, publish);
+        webhookRoutes(rt, router, publish);
         sourceRoutes(rt, router);
         scheduleRoutes(rt, router);
       },

@@ -9,52 +9,63 @@ import { CALL_TYPES, parseCall } from './segment';
 
 type Edge = ReturnType<typeof ingestEdge>;
 
+function batchSize(req: { body?: unknown }): number {
+  const batch = (req.body as { batch?: unknown } | undefined)?.batch;
+  return Array.isArray(batch) ? batch.length : 1;
+}
+
 export function ingestRoutes(rt: ServiceRuntime, router: Router, edge: Edge, publish: FactPublisher): void {
   for (const callType of CALL_TYPES) {
     router.post(
       `/v1/${callType}`,
-      edge(EVENT_BYTES_LIMIT, () => 1),
+      edge(EVENT_BYTES_LIMIT),
       asyncHandler(async (req, res) => {
-        const { orgId, sourceId } = req.source!;
+        const sender = req.source!;
         const parsed = parseCall(callType, req.body, {
-          sourceId,
+          sourceId: sender.sourceId,
           receivedAt: new Date(),
           newMessageId: randomUUID,
         });
-        if (!parsed.ok) throw new ValidationError(parsed.errors, `The ${callType} call is not valid`);
-        const outcome = await publish(orgId, [parsed.value]);
+        if (!parsed.ok) {
+          await publish.spend(sender, 1);
+          throw new ValidationError(parsed.errors, `The ${callType} call is not valid`);
+        }
+        const outcome = await publish.publish(sender, [parsed.value], 1);
         res.json({ success: true, duplicate: outcome.duplicates > 0 });
       }),
     );
   }
 
   const batchHandler = asyncHandler(async (req, res) => {
-    const { orgId, sourceId } = req.source!;
+    const sender = req.source!;
+    // Limits are counted in calls, valid or not.
+    const events = batchSize(req);
     const parsed = parseSegmentBatch(req.body, {
-      sourceId,
+      sourceId: sender.sourceId,
       receivedAt: new Date(),
       newMessageId: randomUUID,
     });
-    if (!parsed.ok) throw new ValidationError(parsed.errors, 'The batch is not valid');
+    if (!parsed.ok) {
+      await publish.spend(sender, events);
+      throw new ValidationError(parsed.errors, 'The batch is not valid');
+    }
     const { accepted, rejected } = parsed.split;
     if (accepted.length === 0) {
+      await publish.spend(sender, events);
       throw new HttpProblem(400, 'Invalid request', 'No call in the batch is valid', {
         type: problemType('validation'),
         errors: rejected.flatMap((r) => r.errors),
         extensions: { accepted: 0, duplicates: 0, rejected },
       });
     }
-    const outcome = await publish(
-      orgId,
+    const outcome = await publish.publish(
+      sender,
       accepted.map((a) => a.value),
+      events,
     );
     res.json({ success: true, accepted: accepted.length, duplicates: outcome.duplicates, rejected });
   });
-  const batchSize = (req: { body?: unknown }) => {
-    const batch = (req.body as { batch?: unknown } | undefined)?.batch;
-    return Array.isArray(batch) ? batch.length : 1;
-  };
   // /v1/import is Segment's name for the same endpoint (historical imports).
-  router.post('/v1/batch', edge(BATCH_BYTES_LIMIT, batchSize), batchHandler);
-  router.post('/v1/import', edge(BATCH_BYTES_LIMIT, batchSize), batchHandler);
+  router.post('/v1/batch', edge(BATCH_BYTES_LIMIT), batchHandler);
+  router.post('/v1/import', edge(BATCH_BYTES_LIMIT), batchHandler);
 }

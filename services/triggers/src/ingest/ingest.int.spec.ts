@@ -133,4 +133,46 @@ describe('ingest: Segment calls over HTTP to Kafka', () => {
       await limited.shutdown();
     }
   });
+
+  it('claims no messageId for a request over the limit (its retry is published), and 429 wins over 400', async () => {
+    const limited = await startTriggers({ rateLimits: { sourceEventsPerSecond: 2 } });
+    try {
+      const limitedOrg = await createOrgWithSource(limited.url);
+      const user = `l-${randomUUID()}`;
+      const post = (batch: unknown[]) =>
+        client(limited.url)('POST', '/v1/batch', { writeKey: limitedOrg.source.writeKey, body: { batch } });
+      const invalid = { type: 'track', userId: user };
+      const track = () => ({ type: 'track', userId: user, event: 'E', messageId: `m-${randomUUID()}` });
+
+      // In one 1 s window: 2 points spent, then an over-limit call and an invalid batch are refused.
+      // Should a window end between the three requests, the next attempt starts in a fresh one.
+      let call: ReturnType<typeof track> | undefined;
+      let refused: Response | undefined;
+      for (let attempt = 0; attempt < 3 && !call; attempt++) {
+        const candidate = track();
+        const statuses = [
+          (await post([track(), invalid])).status,
+          (refused = await post([candidate])).status,
+          (await post([invalid])).status,
+        ];
+        if (statuses.join() === '200,429,429') call = candidate;
+        else await new Promise((resolve) => setTimeout(resolve, 1_100));
+      }
+      expect(call).toBeDefined();
+
+      await new Promise((resolve) =>
+        setTimeout(resolve, Number(refused!.headers.get('retry-after')) * 1_000),
+      );
+      const retried = await post([call!]);
+      expect(retried.status).toBe(200);
+      expect(await retried.json()).toMatchObject({ accepted: 1, duplicates: 0 });
+      const invalidAlone = await post([invalid]);
+      expect(invalidAlone.status).toBe(400);
+
+      const published = await messagesNow(userActionsTopic.name, `${limitedOrg.orgId}:${user}`);
+      expect(published.filter((m) => m.envelope.data.messageId === call!.messageId)).toHaveLength(1);
+    } finally {
+      await limited.shutdown();
+    }
+  });
 });

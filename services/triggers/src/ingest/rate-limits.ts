@@ -1,4 +1,5 @@
 import { TooManyRequestsError, type ServiceRuntime } from '@cmis/platform';
+import type { WriteKeyPrincipal } from './write-keys';
 
 export interface IngestRateLimits {
   /** Events per second one org may send across its sources. */
@@ -12,35 +13,46 @@ export const DEFAULT_RATE_LIMITS: IngestRateLimits = {
   sourceEventsPerSecond: 10_000,
 };
 
+export interface IngestAdmission {
+  /**
+   * Spends `events` of the source's and the org's windows (a refused request spends them too) and,
+   * only when both allow, claims `claimKeys`; one Redis round trip. Over a limit: 429 with
+   * Retry-After, nothing claimed. Resolves to whether each key was claimed now.
+   */
+  admit(principal: WriteKeyPrincipal, events: number, claimKeys: readonly string[]): Promise<boolean[]>;
+  /** Gives claims back (the publish failed, so the sender's retry must go through). */
+  release(claimKeys: readonly string[]): Promise<void>;
+}
+
 /** Per-source and per-org windows in Redis, counted in events (a batch spends one per call). */
-export function createIngestAdmission(rt: ServiceRuntime, limits: IngestRateLimits) {
-  const perOrg = rt.redis.rateLimiter({
-    name: 'triggers-ingest-org',
-    points: limits.orgEventsPerSecond,
-    durationSeconds: 1,
+export function createIngestAdmission(
+  rt: ServiceRuntime,
+  limits: IngestRateLimits,
+  options: { claimTtlMs: number },
+): IngestAdmission {
+  // The names are the Redis keyspaces the limits have always used: replicas share budgets.
+  const admission = rt.redis.admission({
+    limits: [
+      { name: 'triggers-ingest-source', points: limits.sourceEventsPerSecond, durationSeconds: 1 },
+      { name: 'triggers-ingest-org', points: limits.orgEventsPerSecond, durationSeconds: 1 },
+    ],
+    claimTtlMs: options.claimTtlMs,
   });
-  const perSource = rt.redis.rateLimiter({
-    name: 'triggers-ingest-source',
-    points: limits.sourceEventsPerSecond,
-    durationSeconds: 1,
-  });
-  return async function admit(principal: { orgId: string; sourceId: string }, events: number): Promise<void> {
-    const points = Math.max(1, events);
-    const [source, org] = await Promise.all([
-      perSource.consume(principal.sourceId, points),
-      perOrg.consume(principal.orgId, points),
-    ]);
-    if (!source.allowed) {
+  return {
+    async admit(principal, events, claimKeys) {
+      const decision = await admission.admit({
+        limitKeys: [principal.sourceId, principal.orgId],
+        points: Math.max(1, events),
+        claimKeys,
+      });
+      if (decision.allowed) return decision.claimed;
       throw new TooManyRequestsError(
-        `The source is over its limit of ${limits.sourceEventsPerSecond} events per second`,
-        source.retryAfterMs,
+        decision.refusedBy === 0
+          ? `The source is over its limit of ${limits.sourceEventsPerSecond} events per second`
+          : `The org is over its limit of ${limits.orgEventsPerSecond} events per second`,
+        decision.retryAfterMs,
       );
-    }
-    if (!org.allowed) {
-      throw new TooManyRequestsError(
-        `The org is over its limit of ${limits.orgEventsPerSecond} events per second`,
-        org.retryAfterMs,
-      );
-    }
+    },
+    release: (claimKeys) => admission.release(claimKeys),
   };
 }

@@ -18,21 +18,28 @@ export function metricsRoutes(
   };
   router.post(
     '/v1/metrics',
-    edge(BATCH_BYTES_LIMIT, snapshots),
+    edge(BATCH_BYTES_LIMIT),
     asyncHandler(async (req, res) => {
+      const sender = req.source!;
+      const events = snapshots(req);
       const parsed = parseMetricsBody(req.body, { receivedAt: new Date(), newMessageId: randomUUID });
-      if (!parsed.ok) throw new ValidationError(parsed.errors, 'The metrics are not valid');
+      if (!parsed.ok) {
+        await publish.spend(sender, events);
+        throw new ValidationError(parsed.errors, 'The metrics are not valid');
+      }
       const { accepted, rejected } = parsed.split;
       if (accepted.length === 0) {
+        await publish.spend(sender, events);
         throw new HttpProblem(400, 'Invalid request', 'No snapshot in the batch is valid', {
           type: problemType('validation'),
           errors: rejected.flatMap((r) => r.errors),
           extensions: { accepted: 0, duplicates: 0, rejected },
         });
       }
-      const outcome = await publish(
-        req.source!.orgId,
+      const outcome = await publish.publish(
+        sender,
         accepted.map((a) => a.value),
+        events,
       );
       res.json({ success: true, accepted: accepted.length, duplicates: outcome.duplicates, rejected });
     }),

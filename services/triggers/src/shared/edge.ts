@@ -1,6 +1,5 @@
 import { HttpProblem, problemType, requireJson, type ServiceRuntime } from '@cmis/platform';
 import type { Request, RequestHandler } from 'express';
-import { createIngestAdmission, type IngestRateLimits } from '../ingest/rate-limits';
 import { createWriteKeyAuth, type WriteKeyPrincipal } from '../ingest/write-keys';
 
 declare global {
@@ -34,25 +33,21 @@ export function tooLarge(limit: number): HttpProblem {
 
 /**
  * The ingest edge shared by Segment calls and metrics: JSON only (415), a body within `maxBytes`
- * (413), a live write key (401), then the rate limits (429, Retry-After), counted in `events`.
+ * (413), a live write key (401). The rate limits (429) are spent by the handler, in the same Redis
+ * round trip as the messageId claims (see ingest/publisher.ts).
  */
-export function ingestEdge(rt: ServiceRuntime, limits: IngestRateLimits) {
+export function ingestEdge(rt: ServiceRuntime) {
   const json = requireJson();
   const auth = createWriteKeyAuth(rt);
-  const admit = createIngestAdmission(rt, limits);
-  return (maxBytes: number, events: (req: Request) => number): RequestHandler =>
+  return (maxBytes: number): RequestHandler =>
     (req, res, next) => {
       json(req, res, (refused?: unknown) => {
         if (refused) return next(refused);
         if (requestBytes(req) > maxBytes) return next(tooLarge(maxBytes));
-        auth
-          .authenticate(req)
-          .then(async (principal) => {
-            await admit(principal, events(req));
-            req.source = principal;
-            next();
-          })
-          .catch(next);
+        auth.authenticate(req).then((principal) => {
+          req.source = principal;
+          next();
+        }, next);
       });
     };
 }

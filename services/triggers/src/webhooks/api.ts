@@ -8,8 +8,6 @@ import {
 } from '@cmis/platform';
 import type { Request, Router } from 'express';
 import type { FactPublisher } from '../ingest/publisher';
-import type { IngestRateLimits } from '../ingest/rate-limits';
-import { createIngestAdmission } from '../ingest/rate-limits';
 import { findWebhookSource } from '../sources/store';
 import { applyMapping } from './mapping';
 import { verifyWebhook } from './signature';
@@ -30,13 +28,7 @@ const header = (req: Request, name: string) => {
   return Array.isArray(value) ? value.join(' ') : value;
 };
 
-export function webhookRoutes(
-  rt: ServiceRuntime,
-  router: Router,
-  limits: IngestRateLimits,
-  publish: FactPublisher,
-) {
-  const admit = createIngestAdmission(rt, limits);
+export function webhookRoutes(rt: ServiceRuntime, router: Router, publish: FactPublisher) {
   router.post(
     '/v1/webhooks/:sourceId',
     requireJson(),
@@ -72,15 +64,18 @@ export function webhookRoutes(
           },
         );
       }
-      await admit({ orgId: source.orgId, sourceId }, 1);
+      const sender = { orgId: source.orgId, sourceId };
       const mapped = applyMapping(source.mapping, req.body, {
         sourceId,
         webhookId: verified.id,
         sentAt: verified.timestamp,
         receivedAt: now,
       });
-      if (!mapped.ok) throw new ValidationError(mapped.errors, 'The payload does not fit the source mapping');
-      const outcome = await publish(source.orgId, [mapped.value]);
+      if (!mapped.ok) {
+        await publish.spend(sender, 1);
+        throw new ValidationError(mapped.errors, 'The payload does not fit the source mapping');
+      }
+      const outcome = await publish.publish(sender, [mapped.value], 1);
       if (outcome.duplicates > 0) {
         throw new HttpProblem(409, 'Conflict', `Webhook ${verified.id} was already received`, {
           type: problemType('replay'),

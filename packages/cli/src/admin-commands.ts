@@ -1,6 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCodec, provisionTopics, registerAllSchemas } from '@cmis/contracts';
+import {
+  createCodec,
+  provisionTopics,
+  reconcileTopics,
+  registerAllSchemas,
+  type PartitionDrift,
+} from '@cmis/contracts';
 import { createKafkaBus, createTenancyAdmin, defaultDataDir } from '@cmis/platform';
 import { Kafka, logLevel } from 'kafkajs';
 
@@ -64,8 +70,18 @@ function readTokenFile(env: NodeJS.ProcessEnv): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-/** `cmis provision`: every catalog topic and dead-letter topic, and the schemas when a registry is set. */
-export async function provision(env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+export interface ProvisionReport {
+  created: string[];
+  retentionUpdated: string[];
+  partitionDrift: PartitionDrift[];
+}
+
+/**
+ * `cmis provision`: creates every missing catalog topic and dead-letter topic, sets existing
+ * ones' retention back to the catalog's, reports partition counts that differ, and registers
+ * the schemas when a registry is set.
+ */
+export async function provision(env: NodeJS.ProcessEnv = process.env): Promise<ProvisionReport> {
   if (!env.KAFKA_BROKERS)
     throw new Error('cmis provision needs KAFKA_BROKERS (the embedded bus provisions itself)');
   const admin = new Kafka({
@@ -76,8 +92,9 @@ export async function provision(env: NodeJS.ProcessEnv = process.env): Promise<s
   await admin.connect();
   try {
     const created = await provisionTopics(admin);
+    const reconciled = await reconcileTopics(admin);
     if (env.SCHEMA_REGISTRY_URL) await registerAllSchemas(env.SCHEMA_REGISTRY_URL);
-    return created;
+    return { created, ...reconciled };
   } finally {
     await admin.disconnect();
   }

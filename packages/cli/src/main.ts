@@ -2,7 +2,7 @@
 import '@cmis/platform/otel';
 import { join } from 'node:path';
 import { ConfigError, EmbeddedPostgresError } from '@cmis/platform';
-import { runAdminCommand, provision, type AdminCommand } from './admin-commands';
+import { runAdminCommand, provision, type AdminCommand, type ProvisionReport } from './admin-commands';
 import { startAllInOne, StartupError } from './all-in-one';
 import { runDemo } from './demo';
 import { SERVICES } from './services';
@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
     case 'up':
       return up(argv.slice(1));
     case 'provision':
-      process.stdout.write(`created: ${(await provision()).join(', ') || 'nothing (all topics exist)'}\n`);
+      process.stdout.write(formatProvisionReport(await provision()));
       return;
     case 'org create':
       admin = { kind: 'org-create', name: required(args, 'name') };
@@ -91,3 +91,16 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   );
   process.exit(1);
 });
+
+function formatProvisionReport(report: ProvisionReport): string {
+  const lines = [
+    `created: ${report.created.join(', ') || 'nothing (all topics exist)'}`,
+    `retention set back to the catalog's: ${report.retentionUpdated.join(', ') || 'none'}`,
+    ...report.partitionDrift.map(
+      (d) =>
+        `warning: ${d.topic} has ${d.partitions} partitions, the catalog says ${d.catalogPartitions}; ` +
+        'left as is (changing it moves keys between partitions)',
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -252,6 +252,8 @@ function nonEmpty(topic: string, message: IncomingMessage): Buffer {
 
 function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCodec {
   const registry: SchemaRegistry = createRegistryClient(registryUrl);
+  // Ids the registry confirmed: schema ids are immutable, so each is asked about once.
+  const knownSchemaIds = new Set<number>();
 
   function schemaId(topic: TopicDefinition): Promise<number> {
     const cacheKey = `${registryUrl} ${subjectOf(topic.name)}`;
@@ -289,7 +291,10 @@ function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCo
       }
       const id = value.readInt32BE(1);
       try {
-        await registry.getSchema(id);
+        if (!knownSchemaIds.has(id)) {
+          await registry.getSchema(id);
+          knownSchemaIds.add(id);
+        }
       } catch (error) {
         // Only a definite "no such id" is the message's fault; anything else (registry down) is retried.
         if ((error as { status?: number }).status === 404) {

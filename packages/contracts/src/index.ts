@@ -85,5 +85,14 @@ export {
   type IncomingMessage,
   type ValidationIssue,
 } from './codec';
-export { provisionTopics, type ProvisionOptions, type TopicAdmin } from './provision';
+export {
+  provisionTopics,
+  reconcileTopics,
+  awaitTopicLeaders,
+  type ProvisionOptions,
+  type TopicAdmin,
+  type ReconcileAdmin,
+  type ReconcileResult,
+  type PartitionDrift,
+} from './provision';
 export { renderCatalogDoc } from './catalog-doc';

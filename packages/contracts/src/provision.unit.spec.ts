@@ -9,6 +9,12 @@ function inMemoryAdmin(existing: string[] = []): TopicAdmin & { created: ITopicC
   return {
     created,
     listTopics: async () => [...topics],
+    fetchTopicMetadata: async (request) => ({
+      topics: (request?.topics ?? [...topics]).map((name) => ({
+        name,
+        partitions: [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }],
+      })),
+    }),
     createTopics: async ({ topics: requested }) => {
       const fresh = requested.filter((t) => !topics.has(t.topic));
       fresh.forEach((t) => topics.add(t.topic));
@@ -54,6 +60,7 @@ describe('provisionTopics', () => {
     const racing: TopicAdmin = {
       listTopics: async () => [],
       createTopics: admin.createTopics,
+      fetchTopicMetadata: admin.fetchTopicMetadata,
     };
     await admin.createTopics({ topics: [{ topic: 'cmis.rules.actions.v1' }] });
     const created = await provisionTopics(racing, [allTopics()[6]!]);

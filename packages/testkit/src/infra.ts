@@ -73,6 +73,17 @@ export async function startInfra(options: StartInfraOptions = {}): Promise<Infra
   const redisUrl = env.REDIS_URL ?? DEFAULT_REDIS_URL;
   const workDir = mkdtempSync(join(tmpdir(), 'cmis-testkit-'));
 
+  // Postgres and Redis first, on their own: Kafka's start runs a blocking storage format, and a
+  // probe timer that fires behind it on a busy machine would report a healthy server as down.
+  const services = await Promise.allSettled([checkPostgres(databaseUrl), checkRedis(redisUrl)]);
+  const down = services.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (down.length > 0) {
+    throw new Error(
+      `test infrastructure did not start (logs in ${workDir}):\n` +
+        down.map((f) => `- ${(f.reason as Error).message}`).join('\n'),
+    );
+  }
+
   const started: Array<RunningKafka | RunningRegistry> = [];
   const keep = <T extends RunningKafka | RunningRegistry>(p: Promise<[T, number]>) =>
     p.then((r) => {
@@ -86,12 +97,7 @@ export async function startInfra(options: StartInfraOptions = {}): Promise<Infra
     ? Promise.resolve<[null, number]>([null, 0])
     : keep(timed(() => startRegistry(workDir)));
 
-  const results = await Promise.allSettled([
-    kafkaPart,
-    registryPart,
-    checkPostgres(databaseUrl),
-    checkRedis(redisUrl),
-  ]);
+  const results = await Promise.allSettled([kafkaPart, registryPart]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failures.length > 0) {
     await Promise.allSettled(started.map((s) => s.stop()));

@@ -8,7 +8,8 @@ import {
   type OutgoingMessage,
   type Subscription,
 } from '../bus';
-import { createDatabase, tenantTable, withOrg, type Database } from '../db';
+import type { Knex } from 'knex';
+import { createDatabase, tenantTable, withOrg, withOrgs, type Database } from '../db';
 import { platformMigrations } from '../runtime';
 import { PoisonEventError, startInbox } from './inbox';
 
@@ -154,5 +155,43 @@ describe('inbox consumer (real Kafka and Postgres)', () => {
     expect(failures.some((e) => e instanceof DecodeError)).toBe(false);
     await db.owner.raw('alter table steps_away rename to steps');
     expect(await eventually(orgId, 3)).toEqual([1, 2, 3]);
+  });
+
+  it('claims an event id once when two transactions race for it: the later one fails and, retried, finds it taken', async () => {
+    const { orgId } = throwawayOrg();
+    const group = uniqueName('race');
+    const claim = (trx: Knex.Transaction, ids: string[]) =>
+      trx
+        .raw<{ rows: Array<{ event_id: string }> }>(
+          'select inbox_claim as event_id from inbox_claim(?, ?, ?::text[])',
+          [orgId, group, ids],
+        )
+        .then((r) => r.rows.map((row) => row.event_id));
+    const [shared, own] = [randomUUID(), randomUUID()];
+    let releaseFirst: () => void = () => undefined;
+    const firstHolds = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let firstClaimed: () => void = () => undefined;
+    const claimedByFirst = new Promise<void>((resolve) => (firstClaimed = resolve));
+
+    const first = withOrgs(db.app, async (trx) => {
+      const fresh = await claim(trx, [shared]);
+      firstClaimed();
+      await firstHolds;
+      return fresh;
+    });
+    await Promise.race([claimedByFirst, first]);
+    // The second waits on the first's uncommitted row, then meets the primary key.
+    const second = withOrgs(db.app, (trx) => claim(trx, [own, shared]));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    releaseFirst();
+
+    await expect(first).resolves.toEqual([shared]);
+    await expect(second).rejects.toMatchObject({ code: '23505' });
+    // Its retry: only the id nobody recorded is fresh, and the org is the one claimed under.
+    await expect(withOrgs(db.app, (trx) => claim(trx, [own, shared]))).resolves.toEqual([own]);
+    const recorded = await withOrg(db.app, orgId, (trx) =>
+      trx('inbox_processed').where({ consumer_group: group }).orderBy('event_id').pluck('event_id'),
+    );
+    expect(recorded).toEqual([own, shared].sort());
   });
 });

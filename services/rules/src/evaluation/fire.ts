@@ -63,6 +63,19 @@ interface Claim {
 
 type Pending = Decision | { kind: 'claim'; claim: Claim };
 
+/** A rule_evaluations row as sent to the insert (one JSON array; `ord` keeps their order). */
+interface EvaluationRow {
+  ord: number;
+  rule_id: string;
+  rule_version: number;
+  subject: string;
+  event_id: string;
+  outcome: 'fired' | 'dry_run' | 'suppressed' | 'not_matched';
+  reason: string | null;
+  detail: unknown;
+  at: string;
+}
+
 /** The lane of an inbox event: its topic and partition. */
 export const laneOf = (message: { topic: string; partition: number }) =>
   `${message.topic}#${message.partition}`;
@@ -175,45 +188,54 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
       if (claims.length > 0) await settleClaims(claims);
       const decisionOf = (p: Pending): Decision => (p.kind === 'claim' ? p.claim.decision! : p);
 
-      const rows: Array<Record<string, unknown>> = [];
+      const rows: EvaluationRow[] = [];
+      const record = (
+        rule: Verdict['rule'],
+        target: FiringSubject,
+        cause: Cause,
+        at: string,
+        outcome: EvaluationRow['outcome'],
+        reason: string | null,
+        detail: unknown,
+      ) =>
+        rows.push({
+          ord: rows.length,
+          rule_id: rule.ruleId,
+          rule_version: rule.version,
+          subject: target.subject,
+          event_id: cause.id,
+          outcome,
+          reason,
+          detail,
+          at,
+        });
+      // The whole batch is applied in one context (the inbox's span): its trace headers once.
+      const traceHeaders = rt.eventMetadata();
+      const fieldsOf = matchedFieldsMemo();
       const events: NewEvent[] = [];
       for (const [w, { cause, target, ctx, verdicts }] of work.entries()) {
         const at = now();
-        const metadata = rt.eventMetadata({ correlationId: cause.correlationId, causationId: cause.id });
+        const atText = at.toISOString();
+        const metadata = { ...traceHeaders, correlationId: cause.correlationId, causationId: cause.id };
         const key = `${orgId}:${target.subject}`;
         for (const [v, verdict] of verdicts.entries()) {
           const decision = decisionOf(pending[w]![v]!);
           const { rule } = verdict;
           const def = rule.definition;
-          const row = {
-            org_id: orgId,
-            rule_id: rule.ruleId,
-            rule_version: rule.version,
-            subject: target.subject,
-            event_id: cause.id,
-            at,
-          };
           if (decision.kind === 'missing') {
             const reason = `missing field(s): ${decision.missing.join(', ')}`;
-            rows.push({ ...row, outcome: 'not_matched', reason, detail: { missing: decision.missing } });
+            record(rule, target, cause, atText, 'not_matched', reason, { missing: decision.missing });
             continue;
           }
           if (decision.kind === 'suppressed') {
-            rows.push({ ...row, outcome: 'suppressed', reason: decision.reason, detail: {} });
+            record(rule, target, cause, atText, 'suppressed', decision.reason, {});
             continue;
           }
           if (verdict.outcome !== 'matched') continue; // not reached: missing verdicts are decided above
           const dryRun = def.status === 'dry_run';
           const matchedFields = verdict.matchedConditions;
-          const actions = def.actions.map((template) =>
-            resolveAction(
-              template,
-              def,
-              ctx,
-              target,
-              matchedFieldsOf(rule.definition.conditions, matchedFields),
-            ),
-          );
+          const fields = fieldsOf(rule, matchedFields);
+          const actions = def.actions.map((template) => resolveAction(template, def, ctx, target, fields));
           const fired: RuleFired = {
             ruleId: rule.ruleId,
             ruleVersion: rule.version,
@@ -230,11 +252,9 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
             key,
             occurredAt: at,
           });
-          rows.push({
-            ...row,
-            outcome: dryRun ? 'dry_run' : 'fired',
-            reason: null,
-            detail: { matchedConditions: matchedFields, actions },
+          record(rule, target, cause, atText, dryRun ? 'dry_run' : 'fired', null, {
+            matchedConditions: matchedFields,
+            actions,
           });
           if (dryRun) continue;
           for (const [index, resolved] of actions.entries()) {
@@ -318,7 +338,7 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
              from jsonb_to_recordset(?::jsonb) as x(ord integer, rule_id text, rule_version integer, subject text,
                event_id text, outcome text, reason text, detail jsonb, at timestamptz)
             order by x.ord`,
-          [orgId, JSON.stringify(rows.slice(i, i + INSERT_CHUNK).map((r, ord) => ({ ...r, ord })))],
+          [orgId, JSON.stringify(rows.length <= INSERT_CHUNK ? rows : rows.slice(i, i + INSERT_CHUNK))],
         );
       }
       // Publish as soon as the inbox transaction commits rather than at the relay's next poll.
@@ -328,6 +348,23 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
           () => undefined,
         );
     },
+  };
+}
+
+/**
+ * matchedFieldsOf per rule version and set of passed comparisons, for one batch: the firings of a
+ * batch mostly repeat a few combinations, and the walk over the conditions need not.
+ */
+function matchedFieldsMemo() {
+  const memo = new Map<string, string[]>();
+  return (rule: Verdict['rule'], matched: string[]): string[] => {
+    const key = `${rule.ruleId}\u0000${rule.version}\u0000${matched.join('\u0000')}`;
+    let fields = memo.get(key);
+    if (!fields) {
+      fields = matchedFieldsOf(rule.definition.conditions, matched);
+      memo.set(key, fields);
+    }
+    return fields;
   };
 }
 

@@ -1,0 +1,60 @@
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import { javaCompatiblePartitioner, murmur2 } from './kafka';
+
+const partitions = (n: number): PartitionMetadata[] =>
+  Array.from({ length: n }, (_, partitionId) => ({
+    partitionId,
+    leader: 1,
+    partitionErrorCode: 0,
+    replicas: [1],
+    isr: [1],
+  }));
+
+// Keys like the bus sends (`<orgId>:<subject>`) plus every tail length and non-ASCII text.
+const keys = [
+  '',
+  'a',
+  'ab',
+  'abc',
+  'abcd',
+  '3f1c2b9e-8d4a-4f6b-9c2d-1e5f7a8b9c0d:campaign:cmp-42',
+  '3f1c2b9e-8d4a-4f6b-9c2d-1e5f7a8b9c0d:m-117-3',
+  'org:contact:jürgen@example.com',
+  'org:ünïcödé:日本語:emoji 🎉',
+  'lone surrogate \ud800 here',
+  ...Array.from(
+    { length: 2_000 },
+    (_, i) => `org-${i}:${(i * 2_654_435_761).toString(36)}:${'x'.repeat(i % 97)}`,
+  ),
+];
+
+describe('kafka partitioner', () => {
+  it('hashes like Kafka: the Java client reference values', () => {
+    // Values of org.apache.kafka.common.utils.Utils.murmur2 (as in the Java client's tests).
+    expect(murmur2(Buffer.from('21'))).toBe(-973932308);
+    expect(murmur2(Buffer.from('foobar'))).toBe(-790332482);
+    expect(murmur2(Buffer.from('a-little-bit-long-string'))).toBe(-985981536);
+    expect(murmur2(Buffer.from('a-little-bit-longer-string'))).toBe(-1486304829);
+    expect(murmur2(Buffer.from('lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8'))).toBe(-58897971);
+    expect(murmur2(Buffer.from([0x61, 0x62, 0x63]))).toBe(479470107);
+  });
+
+  it.each([1, 3, 12, 50])('sends every key to the partition kafkajs chooses (%i partitions)', (n) => {
+    const ours = javaCompatiblePartitioner();
+    const theirs = Partitioners.DefaultPartitioner();
+    const partitionMetadata = partitions(n);
+    for (const key of keys) {
+      const args = { topic: 't', partitionMetadata, message: { key, value: null } };
+      expect([key, ours(args)]).toEqual([key, theirs(args)]);
+    }
+  });
+
+  it('keeps an explicit partition', () => {
+    const partition = javaCompatiblePartitioner()({
+      topic: 't',
+      partitionMetadata: partitions(12),
+      message: { key: 'k', value: null, partition: 7 },
+    });
+    expect(partition).toBe(7);
+  });
+});

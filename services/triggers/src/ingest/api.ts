@@ -2,12 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { asyncHandler, HttpProblem, problemType, ValidationError, type ServiceRuntime } from '@cmis/platform';
 import type { Router } from 'express';
 import { BATCH_BYTES_LIMIT, EVENT_BYTES_LIMIT } from '../shared/fact';
-import type { ingestEdge } from '../shared/edge';
+import { sendJson, type ingestEdge } from '../shared/edge';
 import { parseSegmentBatch } from './batch';
 import type { FactPublisher } from './publisher';
 import { CALL_TYPES, parseCall } from './segment';
 
 type Edge = ReturnType<typeof ingestEdge>;
+
+// The two answers to a single call, serialized once.
+const PUBLISHED = JSON.stringify({ success: true, duplicate: false });
+const DUPLICATE = JSON.stringify({ success: true, duplicate: true });
 
 function batchSize(req: { body?: unknown }): number {
   const batch = (req.body as { batch?: unknown } | undefined)?.batch;
@@ -31,7 +35,7 @@ export function ingestRoutes(rt: ServiceRuntime, router: Router, edge: Edge, pub
           throw new ValidationError(parsed.errors, `The ${callType} call is not valid`);
         }
         const outcome = await publish.publish(sender, [parsed.value], 1);
-        res.json({ success: true, duplicate: outcome.duplicates > 0 });
+        sendJson(res, outcome.duplicates > 0 ? DUPLICATE : PUBLISHED);
       }),
     );
   }
@@ -63,7 +67,10 @@ export function ingestRoutes(rt: ServiceRuntime, router: Router, edge: Edge, pub
       accepted.map((a) => a.value),
       events,
     );
-    res.json({ success: true, accepted: accepted.length, duplicates: outcome.duplicates, rejected });
+    sendJson(
+      res,
+      JSON.stringify({ success: true, accepted: accepted.length, duplicates: outcome.duplicates, rejected }),
+    );
   });
   // /v1/import is Segment's name for the same endpoint (historical imports).
   router.post('/v1/batch', edge(BATCH_BYTES_LIMIT), batchHandler);

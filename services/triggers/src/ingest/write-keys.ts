@@ -41,44 +41,46 @@ export function createWriteKeyAuth(rt: ServiceRuntime, options: { cacheTtlMs?: n
   const cache = new Map<string, { at: number; row: Row | undefined }>();
   const pending = new Map<string, Promise<Row | undefined>>();
 
-  const fetchRow = (hash: string): Promise<Row | undefined> => {
-    let lookup = pending.get(hash);
+  // Keyed by the key as sent (it is in memory for the request anyway): a hit costs no sha256.
+  const fetchRow = (key: string): Promise<Row | undefined> => {
+    let lookup = pending.get(key);
     if (!lookup) {
       const startedAt = Date.now();
+      const hash = hashWriteKey(key);
       lookup = withSystem(rt.db.owner, (trx) =>
         trx('source_write_keys').where({ hash }).first<Row | undefined>('org_id', 'source_id', 'revoked_at'),
       )
         .then((row) => {
           if (cache.size > 10_000) cache.clear();
           // Aged from when the lookup started: the row is at least that fresh.
-          cache.set(hash, { at: startedAt, row });
+          cache.set(key, { at: startedAt, row });
           return row;
         })
-        .finally(() => pending.delete(hash));
-      pending.set(hash, lookup);
+        .finally(() => pending.delete(key));
+      pending.set(key, lookup);
     }
     return lookup;
   };
 
-  const lookup = async (hash: string): Promise<Row | undefined> => {
-    const hit = cache.get(hash);
+  const lookup = (key: string): Row | undefined | Promise<Row | undefined> => {
+    const hit = cache.get(key);
     const age = hit ? Date.now() - hit.at : Infinity;
     if (hit && age < ttl) {
-      if (age >= ttl / 2 && !pending.has(hash)) {
-        fetchRow(hash).catch((error: unknown) =>
+      if (age >= ttl / 2 && !pending.has(key)) {
+        fetchRow(key).catch((error: unknown) =>
           rt.logger.warn({ err: error }, 'write key refresh failed; the next request retries'),
         );
       }
       return hit.row;
     }
-    return fetchRow(hash);
+    return fetchRow(key);
   };
 
   return {
     async authenticate(req: Request): Promise<WriteKeyPrincipal> {
       const key = writeKeyOf(req);
       if (!key) throw unauthorized('A source write key is required as the HTTP Basic username');
-      const row = key.length <= 200 ? await lookup(hashWriteKey(key)) : undefined;
+      const row = key.length <= 200 ? await lookup(key) : undefined;
       if (!row || (row.revoked_at !== null && row.revoked_at.getTime() <= Date.now())) {
         throw unauthorized('The write key is unknown or revoked');
       }

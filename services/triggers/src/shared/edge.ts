@@ -1,5 +1,5 @@
 import { HttpProblem, problemType, requireJson, type ServiceRuntime } from '@cmis/platform';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { createWriteKeyAuth, type WriteKeyPrincipal } from '../ingest/write-keys';
 
 declare global {
@@ -17,6 +17,17 @@ export function requestBytes(req: Request): number {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > 0) return declared;
   return Buffer.byteLength(JSON.stringify(req.body ?? {}) ?? '', 'utf8');
+}
+
+/**
+ * A 200 with a JSON body already serialized: what `res.json` sends, without its per-response
+ * work (charset lookup, an ETag hashed from the body, which no client revalidates a POST with).
+ */
+export function sendJson(res: Response, json: string): void {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
 }
 
 export function tooLarge(limit: number): HttpProblem {

@@ -10,6 +10,7 @@ import {
   type Subscription,
 } from '../bus';
 import { InvalidOrgIdError, OrgId, withOrgs, type Database } from '../db';
+import type { Span } from '@opentelemetry/api';
 import { SpanKind, withSpanFrom } from '../telemetry';
 
 export interface InboxEvent {
@@ -133,9 +134,14 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
       return;
     }
     const [first, ...rest] = fresh;
-    // The bulk apply runs in the first event's span; the others are marked processed.
-    await spanOf(first!, () => apply!(fresh, context));
-    for (const event of rest) await spanOf(event, async () => undefined);
+    // The bulk apply runs in the first event's span; the others are marked processed, which is
+    // for traces only: skipped when nothing records spans (no SDK, or not sampled).
+    let recording = false;
+    await spanOf(first!, (span) => {
+      recording = span.isRecording();
+      return apply!(fresh, context);
+    });
+    if (recording) for (const event of rest) await spanOf(event, async () => undefined);
   };
 
   return bus.subscribe({
@@ -170,7 +176,7 @@ async function recordFresh(
 }
 
 /** A consumer span continuing the trace the event arrived with (its traceparent header). */
-function spanOf<T>(event: InboxEvent, work: () => Promise<T>): Promise<T> {
+function spanOf<T>(event: InboxEvent, work: (span: Span) => Promise<T>): Promise<T> {
   return withSpanFrom(
     `process ${event.message.topic}`,
     event.message.headers,

@@ -2,7 +2,7 @@ import express, { Express } from 'express';
 import type { Logger } from '../logging';
 import { livenessHandler, ReadinessChecks, readinessHandler } from './health';
 import type { Metrics } from './metrics';
-import { observeRequests } from './observe-requests';
+import { lazyRequestLoggers, observeRequests } from './observe-requests';
 import { problemHandler, routeNotFound } from './problem-handler';
 import { JSON_MEDIA_TYPES } from './validate';
 
@@ -29,6 +29,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const { logger, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
+  lazyRequestLoggers(app.request, logger);
 
   app.use(observeRequests({ logger, metrics }));
   app.get('/healthz', livenessHandler());

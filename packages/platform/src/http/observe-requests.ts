@@ -25,20 +25,46 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 // nginx's convention for "client closed the connection before the response was sent".
 const CLIENT_CLOSED = 499;
 
-/** Request id, per-request logger, access log line and HTTP metrics, for every request. */
+/**
+ * Gives every request of `app` a `log`: the child logger is made the first time a request logs
+ * (most requests never do below info), then kept on the request.
+ */
+export function lazyRequestLoggers(requestPrototype: object, logger: Logger): void {
+  Object.defineProperty(requestPrototype, 'log', {
+    configurable: true,
+    get(this: Request) {
+      const log = logger.child({ request_id: this.id });
+      Object.defineProperty(this, 'log', {
+        value: log,
+        writable: true,
+        configurable: true,
+        enumerable: true,
+      });
+      return log;
+    },
+    set(this: Request, log: Logger) {
+      Object.defineProperty(this, 'log', {
+        value: log,
+        writable: true,
+        configurable: true,
+        enumerable: true,
+      });
+    },
+  });
+}
+
+/** Request id, access log line and HTTP metrics, for every request (`req.log`: lazyRequestLoggers). */
 export function observeRequests(deps: { logger: Logger; metrics: Metrics }): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const startedAt = process.hrtime.bigint();
-    const incoming = req.get('x-request-id');
-    req.id = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    req.log = deps.logger.child({ request_id: req.id });
+    const incoming = req.headers['x-request-id'];
+    req.id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', req.id);
     const routePattern = trackRoutePattern(req);
 
-    let recorded = false;
-    const record = (aborted: boolean) => {
-      if (recorded) return;
-      recorded = true;
+    // 'close' follows 'finish' for a response sent in full, and comes alone for an aborted one.
+    res.once('close', () => {
+      const aborted = !res.writableFinished;
       const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
       const labels = {
         method: req.method,
@@ -51,6 +77,7 @@ export function observeRequests(deps: { logger: Logger; metrics: Metrics }): Req
       const path = req.originalUrl.split('?')[0] ?? req.originalUrl; // queries can carry tokens
       // A failing probe is expected while starting or draining; unexpected errors are logged where thrown.
       const level = QUIET_PATHS.has(path) ? 'debug' : res.statusCode >= 500 ? 'error' : 'info';
+      if (!deps.logger.isLevelEnabled(level)) return;
       req.log[level](
         {
           method: req.method,
@@ -58,14 +85,12 @@ export function observeRequests(deps: { logger: Logger; metrics: Metrics }): Req
           route: labels.route,
           status: Number(labels.status),
           duration_ms: Math.round(seconds * 1e6) / 1e3,
-          request_bytes: Number(req.get('content-length') ?? 0),
+          request_bytes: Number(req.headers['content-length'] ?? 0),
           ...(aborted ? { aborted: true } : {}),
         },
         'request',
       );
-    };
-    res.once('finish', () => record(false));
-    res.once('close', () => record(!res.writableFinished));
+    });
     next();
   };
 }

@@ -14,6 +14,7 @@ const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
 
 interface ServiceUnderTest {
   url: string;
+  cpuSeconds(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -135,6 +136,7 @@ export const rulesE2eBench: Benchmark = {
       const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
       const ticks = ((SECONDS + WARMUP_SECONDS) * 1000) / TICK_MS;
       const warmupTicks = (WARMUP_SECONDS * 1000) / TICK_MS;
+      const cpuAtStart = { triggers: triggers.cpuSeconds(), rules: rules.cpuSeconds() };
       const started = Date.now();
       const inFlight: Array<Promise<unknown>> = [];
       let failed = 0;
@@ -167,6 +169,16 @@ export const rulesE2eBench: Benchmark = {
       while ((actionLatency.length < expected || ingestLatency.length < expected) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
       }
+      // Each service's CPU from the first snapshot sent to the last action received (or the deadline),
+      // per snapshot sent (warm-up included): what the two processes spend per event at this rate.
+      const sentTotal = ticks * PER_TICK;
+      const cpuPerEvent = (name: 'triggers' | 'rules', service: ServiceUnderTest) => {
+        const [before, after] = [cpuAtStart[name], service.cpuSeconds()];
+        return before === undefined || after === undefined
+          ? 'n/a'
+          : Math.round(((after - before) * 1e6) / sentTotal);
+      };
+      const cpu = { triggers: cpuPerEvent('triggers', triggers), rules: cpuPerEvent('rules', rules) };
       actionLatency.sort((a, b) => a - b);
       responseMs.sort((a, b) => a - b);
       ingestLatency.sort((a, b) => a - b);
@@ -203,6 +215,8 @@ export const rulesE2eBench: Benchmark = {
           'reference: event -> entity-metrics topic p99 ms': percentile(ingestLatency, 99),
           'rules share: entity-metrics topic -> action-requested p50 ms': percentile(rulesLatency, 50),
           'rules share: entity-metrics topic -> action-requested p99 ms': percentile(rulesLatency, 99),
+          'triggers CPU us per event': cpu.triggers,
+          'rules CPU us per event': cpu.rules,
           'target p99 ms': '< 100',
         },
       };

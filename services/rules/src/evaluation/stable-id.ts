@@ -5,12 +5,13 @@ import { createHash, hash } from 'node:crypto';
  * always gets the same event and action ids, so a replay cannot mint new side effects.
  */
 export function stableId(...parts: Array<string | number>): string {
-  const h = hash('sha256', parts.join('\u0000'), 'buffer');
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const hex = h.toString('hex', 0, 16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const h = hash('sha256', parts.join('\u0000'), 'hex');
+  // Version nibble 5; variant bits 10 (the high two bits of byte 8): straight on the hex.
+  const variant = VARIANT_DIGITS[parseInt(h[16]!, 16) & 0x3]!;
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
+
+const VARIANT_DIGITS = ['8', '9', 'a', 'b'];
 
 /** A stream id or key part of bounded length. */
 export function boundedId(text: string, max = 150): string {

@@ -5,8 +5,8 @@ import { memoryInvalidationBus, redisInvalidationBus } from './invalidation-bus'
 import { acquireMemoryBackend } from './memory-backend';
 import { memoryAdmission } from './memory-admission';
 import { memoryCooldownLocks } from './memory-cooldown-locks';
-import { memoryRateLimiter, redisRateLimiter } from './rate-limiters';
-import { redisAdmission } from './redis-admission';
+import { memoryRateLimiter, RATE_LIMIT_SCRIPT, redisRateLimiter } from './rate-limiters';
+import { ADMISSION_SCRIPTS, redisAdmission } from './redis-admission';
 import { redisCooldownLocks } from './redis-cooldown-locks';
 import type { InvalidatingCache, RedisHelpers } from './types';
 
@@ -20,6 +20,7 @@ export interface RedisHelpersOptions {
 }
 
 const PING_TIMEOUT_MS = 1_000;
+const ONE_PER_REQUEST_SCRIPTS = [...ADMISSION_SCRIPTS, RATE_LIMIT_SCRIPT];
 
 export function createRedisHelpers(options: RedisHelpersOptions): RedisHelpers {
   if (!/^[\w.:-]+$/.test(options.prefix)) {
@@ -32,11 +33,14 @@ function redisHelpers(url: string, options: RedisHelpersOptions): RedisHelpers {
   const { prefix, logger } = options;
   // ioredis arms a disconnectTimeout timer even for a socket that already failed to connect, which
   // holds the process open that long at shutdown; 2 s (its default) is longer than a close needs.
-  // Auto-pipelining sends the commands issued in one tick in one write (ingest claims a key per event).
+  // Auto-pipelining sends the commands issued in one tick in one write (callers that take a lock
+  // per event). The scripts that run once per request skip it: a pipeline object per tick cost more
+  // than the write it saves there.
   const client = new Redis(url, {
     connectionName: `${prefix}:commands`,
     disconnectTimeout: 300,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: [...ONE_PER_REQUEST_SCRIPTS],
   });
   let subscriber: Redis | undefined;
   let bus: ReturnType<typeof redisInvalidationBus> | undefined;

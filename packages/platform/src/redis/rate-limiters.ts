@@ -21,6 +21,9 @@ if ttl == -1 then
 end
 return {spent, ttl}`;
 
+/** The name the limiter's script is defined under on the client. */
+export const RATE_LIMIT_SCRIPT = 'cmisRateLimit';
+
 type Consume = (key: string, points: number, windowSeconds: number) => Promise<[number, number]>;
 
 /**
@@ -29,12 +32,13 @@ type Consume = (key: string, points: number, windowSeconds: number) => Promise<[
  */
 export function redisRateLimiter(client: Redis, prefix: string, options: RateLimiterOptions): RateLimiter {
   const { name, points, durationSeconds } = rateLimiterSettings(options);
-  const commands = client as unknown as { cmisRateLimit?: Consume };
-  if (!commands.cmisRateLimit) client.defineCommand('cmisRateLimit', { numberOfKeys: 1, lua: CONSUME });
+  const commands = client as unknown as Partial<Record<string, Consume>>;
+  if (!commands[RATE_LIMIT_SCRIPT])
+    client.defineCommand(RATE_LIMIT_SCRIPT, { numberOfKeys: 1, lua: CONSUME });
   return {
     async consume(key, spend = 1): Promise<RateLimitDecision> {
       if (!Number.isInteger(spend) || spend < 1) throw new RangeError('points must be a positive integer');
-      const [spent, ttl] = await commands.cmisRateLimit!.call(
+      const [spent, ttl] = await commands[RATE_LIMIT_SCRIPT]!.call(
         client,
         limitKey(prefix, name, key),
         spend,

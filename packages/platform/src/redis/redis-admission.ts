@@ -40,16 +40,21 @@ return released`;
 
 type Script = (keyCount: number, ...args: Array<string | number>) => Promise<unknown>;
 
+const ADMIT_COMMAND = 'cmisAdmit';
+const RELEASE_COMMAND = 'cmisReleaseAll';
+/** The names the scripts are defined under on the client (its commands). */
+export const ADMISSION_SCRIPTS = [ADMIT_COMMAND, RELEASE_COMMAND];
+
 /** The scripts as commands of `client` (EVALSHA, loaded on first use), defined once per client. */
 function scriptsOf(client: Redis): { admit: Script; release: Script } {
-  const commands = client as unknown as { cmisAdmit?: Script; cmisReleaseAll?: Script };
-  if (!commands.cmisAdmit) {
-    client.defineCommand('cmisAdmit', { lua: ADMIT });
-    client.defineCommand('cmisReleaseAll', { lua: RELEASE_ALL });
+  const commands = client as unknown as Partial<Record<string, Script>>;
+  if (!commands[ADMIT_COMMAND]) {
+    client.defineCommand(ADMIT_COMMAND, { lua: ADMIT });
+    client.defineCommand(RELEASE_COMMAND, { lua: RELEASE_ALL });
   }
   return {
-    admit: (...args) => commands.cmisAdmit!.apply(client, args),
-    release: (...args) => commands.cmisReleaseAll!.apply(client, args),
+    admit: (...args) => commands[ADMIT_COMMAND]!.apply(client, args),
+    release: (...args) => commands[RELEASE_COMMAND]!.apply(client, args),
   };
 }
 

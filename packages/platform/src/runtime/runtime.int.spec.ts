@@ -9,6 +9,9 @@ import type { CreateService } from './service';
 
 const ADMIN_TOKEN = 'runtime-spec-admin-token-0123456789';
 
+/** What the toy's "vip" consumer was handed, by org: only messages its `concerns` test passed. */
+const vipHanded = new Map<string, Array<Record<string, unknown>>>();
+
 /** A toy service: identify a contact over HTTP (event-sourced), read it back from a projection. */
 const createContactsService: CreateService = (rt) => ({
   migrations: [
@@ -85,6 +88,15 @@ const createContactsService: CreateService = (rt) => ({
           .merge();
       },
     });
+    await rt.consume({
+      groupId: `${rt.name}.vip`,
+      topics: [contactsTopic.name],
+      concerns: (message) => message.value === null || message.value.includes('"vip"'),
+      handle: async ({ envelope }, { orgId }) => {
+        const traits = (envelope.data as { traits?: Record<string, unknown> }).traits ?? {};
+        vipHanded.set(orgId, [...(vipHanded.get(orgId) ?? []), traits]);
+      },
+    });
   },
 });
 
@@ -144,6 +156,34 @@ describe('service runtime: a service process on Kafka, Postgres and Redis', () =
     expect(metrics).toMatch(/outbox_depth\{[^}]*\} 0/);
     expect(metrics).toContain(`consumer_lag{topic="cmis.triggers.contacts.v1"`);
     expect(metrics).toContain('route="/contacts/:contactId"');
+  });
+
+  it('hands a consumer only the messages its concerns test lets through', async () => {
+    const org = (await (await call('POST', '/admin/orgs', ADMIN_TOKEN, { name: 'Vip' })).json()) as {
+      orgId: string;
+    };
+    const issued = (await (
+      await call('POST', `/admin/orgs/${org.orgId}/keys`, ADMIN_TOKEN, { scopes: ['contacts:write'] })
+    ).json()) as { key: string };
+    // One contact, so one key and one partition: the vip consumer meets the two events in order.
+    const basic = await until(
+      () => call('POST', '/contacts/c-3', issued.key, { traits: { tier: 'basic' } }),
+      (r) => r.status === 202,
+    );
+    expect(basic.status).toBe(202);
+    expect((await call('POST', '/contacts/c-3', issued.key, { traits: { tier: 'vip' } })).status).toBe(202);
+
+    const handed = await until(
+      async () => vipHanded.get(org.orgId) ?? [],
+      (list) => list.length > 0,
+    );
+    expect(handed).toEqual([{ tier: 'vip' }]);
+    // The other consumer of the topic, without a test, got both (the projection holds the last).
+    const read = await until(
+      async () => (await call('GET', '/contacts/c-3', issued.key)).json() as Promise<{ traits?: unknown }>,
+      (body) => JSON.stringify(body.traits) === JSON.stringify({ tier: 'vip' }),
+    );
+    expect(read.traits).toEqual({ tier: 'vip' });
   });
 
   it('answers problem+json for a missing key, a missing scope and a bad body', async () => {

@@ -5,6 +5,11 @@ import type { ServiceRuntime } from '@cmis/platform';
 import { stableId } from '../evaluation/stable-id';
 import type { WebhookSender } from './deliver';
 
+// Every action of every rule comes by the actions topic, and only webhooks are this consumer's.
+// A webhook action's JSON holds its kind as the string "webhook" (the relay's JSON.stringify
+// escapes no letters), so a message without those bytes is skipped undecoded, with no inbox work.
+const WEBHOOK_KIND = Buffer.from('"webhook"');
+
 export async function startWebhookConsumer(deps: {
   rt: ServiceRuntime;
   sender: WebhookSender;
@@ -14,6 +19,7 @@ export async function startWebhookConsumer(deps: {
   await rt.consume({
     groupId: `${rt.name}.webhooks`,
     topics: [ruleActionsTopic.name],
+    concerns: (message) => message.value === null || message.value.includes(WEBHOOK_KIND),
     handle: async ({ envelope }, { trx, orgId }) => {
       const requested = envelope.data as ActionRequested;
       if (requested.action.kind !== 'webhook') return;

@@ -9,7 +9,7 @@ import {
   type IngestFact,
   type ParseResult,
 } from '../shared/fact';
-import { DAY_MS, timestampNoLaterThanTomorrow } from '../shared/timestamps';
+import { DAY_MS, parsedAt, TimestampNotAhead } from '../shared/timestamps';
 
 export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type CallType = (typeof CALL_TYPES)[number];
@@ -32,12 +32,13 @@ const JsonObject = z.record(z.unknown(), { invalid_type_error: 'must be an objec
 // null is treated as absent: some Segment libraries send explicit nulls for unset fields.
 const optional = <T extends z.ZodTypeAny>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
 
-function schemasAt(receivedAt: Date) {
+// Built once; timestamps are judged against the receipt time given to parsedAt.
+function buildSchemas() {
   const common = {
     userId: optional(Id),
     anonymousId: optional(Id),
     messageId: optional(Id),
-    timestamp: optional(timestampNoLaterThanTomorrow(receivedAt)),
+    timestamp: optional(TimestampNotAhead),
     context: optional(JsonObject),
   };
   const contact = (value: { userId?: string; anonymousId?: string }, ctx: z.RefinementCtx) => {
@@ -62,13 +63,7 @@ function schemasAt(receivedAt: Date) {
   } satisfies Record<CallType, z.ZodTypeAny>;
 }
 
-// Calls of one batch share a receivedAt: build the schemas once for it, not once per call.
-let cached: { at: number; schemas: ReturnType<typeof schemasAt> } | undefined;
-function schemasFor(receivedAt: Date) {
-  if (cached?.at !== receivedAt.getTime())
-    cached = { at: receivedAt.getTime(), schemas: schemasAt(receivedAt) };
-  return cached.schemas;
-}
+const schemas = buildSchemas();
 
 type Call = {
   userId?: string;
@@ -196,7 +191,7 @@ export function parseCall(
   }
   let call = fast ? fastCall(callType, raw, ctx.receivedAt) : undefined;
   if (call === undefined) {
-    const parsed = schemasFor(ctx.receivedAt)[callType].safeParse(raw);
+    const parsed = parsedAt(ctx.receivedAt, () => schemas[callType].safeParse(raw));
     if (!parsed.success) return { ok: false, errors: issuesAt(parsed.error, prefix) };
     call = parsed.data as Call;
   }

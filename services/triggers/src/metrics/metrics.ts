@@ -4,31 +4,30 @@ import { z } from 'zod';
 import type { FieldError } from '@cmis/platform';
 import { splitBatch, type SplitBatch } from '../shared/batch';
 import { EVENT_BYTES_LIMIT, issuesAt, jsonBytes, type IngestFact, type ParseResult } from '../shared/fact';
-import { timestampNoLaterThanTomorrow } from '../shared/timestamps';
+import { parsedAt, TimestampNotAhead } from '../shared/timestamps';
 
 export const MAX_METRICS_PER_SNAPSHOT = 200;
 export const MAX_SNAPSHOTS_PER_BATCH = 1_000;
 
-function snapshotSchema(receivedAt: Date) {
-  return z.object({
-    // No ':' in the type: the key is `<orgId>:<entityType>:<entityId>` and must split back.
-    entityType: z
-      .string({ invalid_type_error: 'must be a string' })
-      .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be a name such as campaign or ad_set'),
-    entityId: z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty').max(256),
-    metrics: z
-      .record(z.number({ invalid_type_error: 'must be a number' }).finite('must be finite'), {
-        invalid_type_error: 'must be an object of named numbers',
-      })
-      .refine((m) => Object.keys(m).length > 0, 'must name at least one metric')
-      .refine(
-        (m) => Object.keys(m).length <= MAX_METRICS_PER_SNAPSHOT,
-        `may name at most ${MAX_METRICS_PER_SNAPSHOT} metrics`,
-      ),
-    timestamp: timestampNoLaterThanTomorrow(receivedAt).nullish(),
-    messageId: z.string({ invalid_type_error: 'must be a string' }).min(1).max(256).nullish(),
-  });
-}
+// Built once; timestamps are judged against the receipt time given to parsedAt.
+const Snapshot = z.object({
+  // No ':' in the type: the key is `<orgId>:<entityType>:<entityId>` and must split back.
+  entityType: z
+    .string({ invalid_type_error: 'must be a string' })
+    .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be a name such as campaign or ad_set'),
+  entityId: z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty').max(256),
+  metrics: z
+    .record(z.number({ invalid_type_error: 'must be a number' }).finite('must be finite'), {
+      invalid_type_error: 'must be an object of named numbers',
+    })
+    .refine((m) => Object.keys(m).length > 0, 'must name at least one metric')
+    .refine(
+      (m) => Object.keys(m).length <= MAX_METRICS_PER_SNAPSHOT,
+      `may name at most ${MAX_METRICS_PER_SNAPSHOT} metrics`,
+    ),
+  timestamp: TimestampNotAhead.nullish(),
+  messageId: z.string({ invalid_type_error: 'must be a string' }).min(1).max(256).nullish(),
+});
 
 export interface SnapshotContext {
   receivedAt: Date;
@@ -42,7 +41,7 @@ export function parseSnapshot(raw: unknown, ctx: SnapshotContext, prefix = 'body
       errors: [{ path: prefix, message: `a snapshot may be at most ${EVENT_BYTES_LIMIT} bytes` }],
     };
   }
-  const parsed = snapshotSchema(ctx.receivedAt).safeParse(raw);
+  const parsed = parsedAt(ctx.receivedAt, () => Snapshot.safeParse(raw));
   if (!parsed.success) return { ok: false, errors: issuesAt(parsed.error, prefix) };
   const { entityType, entityId, metrics, timestamp, messageId } = parsed.data;
   const observedAt = timestamp ?? ctx.receivedAt.toISOString();

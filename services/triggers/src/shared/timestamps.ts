@@ -2,24 +2,42 @@ import { z } from 'zod';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
+// The `now` that timestamps of the parse under way are judged against (see parsedAt).
+let parseNow: Date | undefined;
+
 /**
- * An ISO-8601 date-time with an offset, no more than a day ahead of `now`, normalised to UTC
- * (`…Z`). A clock a day fast is a bug upstream, not a fact worth triggering on.
+ * Runs a synchronous parse whose `TimestampNotAhead` fields are judged against `now`. Schemas
+ * are then built once rather than once per call for its receipt time; zod parses synchronously,
+ * so no other parse can run in between.
  */
-export function timestampNoLaterThanTomorrow(now: Date) {
-  return z
-    .string({ invalid_type_error: 'must be an ISO-8601 date-time string' })
-    .datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone offset' })
-    .transform((value, ctx) => {
-      const ms = Date.parse(value);
-      if (Number.isNaN(ms)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is not a real date-time' });
-        return z.NEVER;
-      }
-      if (ms > now.getTime() + DAY_MS) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is more than a day in the future' });
-        return z.NEVER;
-      }
-      return new Date(ms).toISOString();
-    });
+export function parsedAt<T>(now: Date, parse: () => T): T {
+  const outer = parseNow;
+  parseNow = now;
+  try {
+    return parse();
+  } finally {
+    parseNow = outer;
+  }
 }
+
+/**
+ * An ISO-8601 date-time with an offset, no more than a day ahead of the `now` of the parsedAt
+ * under way, normalised to UTC (`…Z`). A clock a day fast is a bug upstream, not a fact worth
+ * triggering on.
+ */
+export const TimestampNotAhead = z
+  .string({ invalid_type_error: 'must be an ISO-8601 date-time string' })
+  .datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone offset' })
+  .transform((value, ctx) => {
+    if (parseNow === undefined) throw new Error('TimestampNotAhead parsed outside parsedAt()');
+    const ms = Date.parse(value);
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is not a real date-time' });
+      return z.NEVER;
+    }
+    if (ms > parseNow.getTime() + DAY_MS) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'is more than a day in the future' });
+      return z.NEVER;
+    }
+    return new Date(ms).toISOString();
+  });

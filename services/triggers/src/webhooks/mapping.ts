@@ -3,7 +3,7 @@ import { userActionsTopic } from '@cmis/contracts';
 import { z } from 'zod';
 import type { FieldError } from '@cmis/platform';
 import { EVENT_BYTES_LIMIT, jsonBytes, type IngestFact, type ParseResult } from '../shared/fact';
-import { timestampNoLaterThanTomorrow } from '../shared/timestamps';
+import { parsedAt, TimestampNotAhead } from '../shared/timestamps';
 
 const FieldPath = z
   .string()
@@ -110,7 +110,7 @@ export function applyMapping(
   if (mapping.timestamp) {
     const found = valueAt(payload, mapping.timestamp.path);
     if (found !== undefined && found !== null) {
-      const parsed = timestampNoLaterThanTomorrow(ctx.receivedAt).safeParse(found);
+      const parsed = parsedAt(ctx.receivedAt, () => TimestampNotAhead.safeParse(found));
       if (parsed.success) timestamp = parsed.data;
       else
         errors.push(

@@ -119,6 +119,27 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
       { timeoutMs: 60_000 },
     );
 
+  it("queues exactly the events of one append that have a topic, in one statement, out of the app role's reach", async () => {
+    const { orgId } = throwawayOrg();
+    const privateEvent = { ...tracked('queue-1', 1), type: 'ContactNoted', topic: undefined };
+    const positions = await withOrg(db.app, orgId, (trx) =>
+      store().append(trx, {
+        orgId,
+        streamType: 'contact',
+        streamId: 'queue-1',
+        expectedVersion: 'any',
+        events: [tracked('queue-1', 0), privateEvent, tracked('queue-1', 2)],
+      }),
+    ).then((r) => r.positions.map(String));
+    const queued = await withSystem(db.owner, (trx) =>
+      trx('outbox_pending').whereIn('position', positions).orderBy('position').pluck('position'),
+    );
+    expect(queued.map(String)).toEqual([positions[0], positions[2]]);
+    await expect(withOrg(db.app, orgId, (trx) => trx('outbox_pending').count())).rejects.toThrow(
+      /permission denied/,
+    );
+  });
+
   it('delivers 10,000 events in order per key, none lost, none applied twice, with two relay replicas', async () => {
     const { orgId } = throwawayOrg();
     const contacts = Array.from({ length: 50 }, (_, i) => `contact-${i}`);

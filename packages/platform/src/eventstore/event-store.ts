@@ -84,25 +84,15 @@ export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
       const current = await currentVersion(trx, stream);
       if (!isAt(current, input.expectedVersion))
         throw new ConcurrencyError(stream, input.expectedVersion, current);
-      const rows = input.events.map((event, index) => ({
-        org_id: stream.orgId,
-        stream_type: stream.streamType,
-        stream_id: stream.streamId,
-        stream_version: current + index + 1,
-        event_id: event.id,
-        type: event.type,
-        data: event.data,
-        metadata: event.metadata,
-        topic: event.topic ?? null,
-        key: event.key ?? (event.topic ? `${stream.orgId}:${stream.streamId}` : null),
-        occurred_at: event.occurredAt,
-      }));
       try {
         // A savepoint, so a lost race leaves the caller's transaction usable for a retry.
         const inserted = await trx.transaction((savepoint) =>
-          events(savepoint).insert(rows).returning<Array<{ position: string }>>('position'),
+          insertEvents(savepoint, stream, current, input.events),
         );
-        return { nextVersion: current + rows.length, positions: inserted.map((row) => BigInt(row.position)) };
+        return {
+          nextVersion: current + input.events.length,
+          positions: inserted.map((position) => BigInt(position)),
+        };
       } catch (error) {
         if (!isPgError(error, UNIQUE_VIOLATION)) throw error;
         if (error.constraint === EVENT_ID_UNIQUE)
@@ -112,6 +102,36 @@ export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
         throw new ConcurrencyError(stream, input.expectedVersion, await currentVersion(trx, stream));
       }
     }
+  }
+
+  /**
+   * One statement with one parameter whatever the number of events: the rows as a JSON array
+   * (payloads spliced in as the JSON text they already are), not a placeholder per column and row.
+   */
+  async function insertEvents(
+    trx: Knex.Transaction,
+    stream: StreamRef,
+    current: number,
+    toInsert: ParsedAppend['events'],
+  ): Promise<string[]> {
+    const rows = toInsert.map(
+      (event, index) =>
+        `{"ord":${index + 1},"event_id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"data":${event.data},` +
+        `"metadata":${event.metadata},"topic":${JSON.stringify(event.topic ?? null)},` +
+        `"key":${JSON.stringify(event.key ?? (event.topic ? `${stream.orgId}:${stream.streamId}` : null))},` +
+        `"occurred_at":${JSON.stringify(event.occurredAt.toISOString())}}`,
+    );
+    const { rows: inserted } = await trx.raw<{ rows: Array<{ position: string }> }>(
+      `insert into ??.events
+         (org_id, stream_type, stream_id, stream_version, event_id, type, data, metadata, topic, key, occurred_at)
+       select ?::uuid, ?, ?, ?::integer + x.ord, x.event_id, x.type, x.data, x.metadata, x.topic, x.key, x.occurred_at
+         from jsonb_to_recordset(?::jsonb) as x(ord integer, event_id uuid, type text, data jsonb, metadata jsonb,
+              topic text, key text, occurred_at timestamptz)
+        order by x.ord
+       returning position`,
+      [db.schema, stream.orgId, stream.streamType, stream.streamId, current, `[${rows.join(',')}]`],
+    );
+    return inserted.map((row) => row.position);
   }
 
   async function readStream<E extends Message = Message>(

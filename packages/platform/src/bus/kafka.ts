@@ -1,3 +1,4 @@
+import { awaitTopicLeaders } from '@cmis/contracts';
 import {
   Kafka,
   logLevel,
@@ -242,13 +243,17 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         const missing = topics.filter((t) => !existing.has(t.topic));
         if (missing.length === 0) return;
         await a.createTopics({
-          waitForLeaders: true,
           topics: missing.map((t) => ({
             topic: t.topic,
             numPartitions: t.numPartitions,
             configEntries: t.retentionMs ? [{ name: 'retention.ms', value: String(t.retentionMs) }] : [],
           })),
         });
+        // Our own wait: kafkajs's gives up on UNKNOWN_TOPIC_OR_PARTITION from a busy KRaft broker.
+        await awaitTopicLeaders(
+          a,
+          missing.map((t) => t.topic),
+        );
       });
     },
 

@@ -140,6 +140,14 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
     );
   });
 
+  it('refuses a relay that would take more shards at once than the owner pool has connections', () => {
+    // The default owner pool has 6 connections; a round's shards each hold one until it is sent.
+    expect(() => createOutboxRelay({ db, bus, codec, source: '/cmis/test', concurrency: 6 })).toThrow(
+      /concurrency 6 needs an owner pool of at least 7 connections \(ownerPoolMax is 6\)/,
+    );
+    expect(() => createOutboxRelay({ db, bus, codec, source: '/cmis/test', concurrency: 5 })).not.toThrow();
+  });
+
   it('delivers 10,000 events in order per key, none lost, none applied twice, with two relay replicas', async () => {
     const { orgId } = throwawayOrg();
     const contacts = Array.from({ length: 50 }, (_, i) => `contact-${i}`);

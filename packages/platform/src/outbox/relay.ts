@@ -64,6 +64,16 @@ interface PendingRow {
  */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { db, bus, codec, source } = options;
+  const concurrency = options.concurrency ?? 4;
+  // The shards of a round are taken at once and sent together, each holding an owner connection
+  // until then: with fewer connections than shards they would wait on each other forever.
+  const ownerPool = (db.owner.client as { config?: { pool?: { max?: number } } }).config?.pool?.max;
+  if (ownerPool !== undefined && concurrency >= ownerPool) {
+    throw new Error(
+      `outbox relay concurrency ${concurrency} needs an owner pool of at least ${concurrency + 1} ` +
+        `connections (ownerPoolMax is ${ownerPool}): each shard taken holds one until the round is sent`,
+    );
+  }
   const batchSize = options.batchSize ?? 500;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
   let running = false;
@@ -191,7 +201,6 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   };
 
-  const concurrency = options.concurrency ?? 4;
   /** Shards with queued events, from the index alone: an idle relay costs one query a poll. */
   const busyShards = async (): Promise<number[]> => {
     const { rows } = await withSystem(db.owner, (trx) =>

@@ -1,6 +1,7 @@
 import { eventTopicByName } from './catalog';
 import { RuleAction } from './topics/rules';
-import { compiledCheck, compiledSchemaCheck } from './compiled-validator';
+import type { ZodTypeAny } from 'zod';
+import { compiledCheck, compiledSchemaCheck, type CompiledCheck } from './compiled-validator';
 import { topicValueSchema } from './json-schema';
 import { allExampleEnvelopes } from './spec-support/examples';
 import type { TopicDefinition } from './topic';
@@ -75,6 +76,27 @@ function variants(example: Json): Json[] {
   return out;
 }
 
+/**
+ * Runs zod and the compiled check on every variant: same verdict, and where both accept, the
+ * check left exactly zod's output. Returns how many were accepted.
+ */
+function compareWithZod(schema: ZodTypeAny, check: CompiledCheck, all: Json[]): number {
+  let accepted = 0;
+  for (const variant of all) {
+    const byZod = schema.safeParse(clone(variant));
+    const value = clone(variant);
+    const verdict = check(value);
+    if (verdict !== byZod.success) {
+      throw new Error(`compiled ${verdict}, zod ${byZod.success} for ${JSON.stringify(variant)}`);
+    }
+    if (verdict) {
+      accepted += 1;
+      expect(value).toEqual(byZod.data);
+    }
+  }
+  return accepted;
+}
+
 describe('compiled decode check', () => {
   const cases = allExampleEnvelopes();
 
@@ -91,19 +113,7 @@ describe('compiled decode check', () => {
       const schema = eventTopicByName(topic)!.events[type]!;
       const check = compiledSchemaCheck(schema)!;
       expect(check).toBeDefined();
-      let accepted = 0;
-      for (const variant of variants((envelope as unknown as { data: Json }).data)) {
-        const byZod = schema.safeParse(clone(variant));
-        const value = clone(variant);
-        const verdict = check(value);
-        if (verdict !== byZod.success) {
-          throw new Error(`compiled ${verdict}, zod ${byZod.success} for ${JSON.stringify(variant)}`);
-        }
-        if (verdict) {
-          accepted += 1;
-          expect(value).toEqual(byZod.data);
-        }
-      }
+      const accepted = compareWithZod(schema, check, variants((envelope as unknown as { data: Json }).data));
       expect(accepted).toBeGreaterThan(0);
     },
   );
@@ -116,19 +126,7 @@ describe('compiled decode check', () => {
       const schema = topicValueSchema(definition);
       const all = variants(envelope as unknown as Json);
       expect(all.length).toBeGreaterThan(100);
-      let accepted = 0;
-      for (const variant of all) {
-        const byZod = schema.safeParse(clone(variant));
-        const value = clone(variant);
-        const verdict = check(value);
-        if (verdict !== byZod.success) {
-          throw new Error(`compiled ${verdict}, zod ${byZod.success} for ${JSON.stringify(variant)}`);
-        }
-        if (verdict) {
-          accepted += 1;
-          expect(value).toEqual(byZod.data);
-        }
-      }
+      const accepted = compareWithZod(schema, check, all);
       // Both accept and reject were exercised.
       expect(accepted).toBeGreaterThan(1);
       expect(accepted).toBeLessThan(all.length);
@@ -162,15 +160,8 @@ describe('compiled decode check', () => {
       { kind: 'enroll_drip', dripId: 'd-1', contactId: 'contact-1' },
       { kind: 'webhook', url: 'https://hooks.example.com/x', method: 'POST', headers: {}, body: {} },
     ];
-    const schema = RuleAction;
-    const check = compiledSchemaCheck(schema)!;
-    for (const action of actions) {
-      for (const variant of variants(action)) {
-        const byZod = schema.safeParse(clone(variant));
-        const value = clone(variant);
-        expect([check(value), variant]).toEqual([byZod.success, variant]);
-        if (byZod.success) expect(value).toEqual(byZod.data);
-      }
-    }
+    const check = compiledSchemaCheck(RuleAction)!;
+    for (const action of actions)
+      expect(compareWithZod(RuleAction, check, variants(action))).toBeGreaterThan(0);
   });
 });

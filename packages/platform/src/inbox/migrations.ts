@@ -2,6 +2,37 @@ import type { Migration } from '../db';
 import { tenantTable } from '../db';
 
 /** The inbox's bookkeeping: which event ids each consumer group has applied, per org. */
+/**
+ * inbox_claim(org, group, ids) with `insert` as its statement: switches the transaction to the
+ * org, records the ids and returns the ones not seen before. It runs with the caller's rights.
+ */
+const claimFunction = (insert: string) => `
+  create or replace function inbox_claim(p_org_id uuid, p_group text, p_event_ids text[])
+    returns setof text
+    language plpgsql
+    set search_path from current
+  as $$
+  begin
+    perform set_config('app.current_org_id', p_org_id::text, true);
+    return query ${insert};
+  end
+  $$`;
+
+const INSERT_ON_CONFLICT = `
+  insert into inbox_processed (org_id, consumer_group, event_id)
+    select p_org_id, p_group, unnest(p_event_ids)
+  on conflict do nothing
+  returning event_id`;
+
+const INSERT_AFTER_PROBE = `
+  insert into inbox_processed (org_id, consumer_group, event_id)
+    select p_org_id, p_group, fresh.id
+      from unnest(p_event_ids) as fresh(id)
+     where not exists (
+       select 1 from inbox_processed p
+        where p.org_id = p_org_id and p.consumer_group = p_group and p.event_id = fresh.id)
+  returning event_id`;
+
 export const inboxMigrations: Migration[] = [
   {
     name: 'platform_0001_inbox_processed',
@@ -20,21 +51,7 @@ export const inboxMigrations: Migration[] = [
     // so row-level security applies as to any statement under that org.
     name: 'platform_0002_inbox_claim',
     async up(knex) {
-      await knex.raw(`
-        create function inbox_claim(p_org_id uuid, p_group text, p_event_ids text[])
-          returns setof text
-          language plpgsql
-          set search_path from current
-        as $$
-        begin
-          perform set_config('app.current_org_id', p_org_id::text, true);
-          return query
-            insert into inbox_processed (org_id, consumer_group, event_id)
-              select p_org_id, p_group, unnest(p_event_ids)
-            on conflict do nothing
-            returning event_id;
-        end
-        $$`);
+      await knex.raw(claimFunction(INSERT_ON_CONFLICT));
     },
   },
   {
@@ -44,24 +61,7 @@ export const inboxMigrations: Migration[] = [
     // ids recorded.
     name: 'platform_0003_inbox_claim_probe',
     async up(knex) {
-      await knex.raw(`
-        create or replace function inbox_claim(p_org_id uuid, p_group text, p_event_ids text[])
-          returns setof text
-          language plpgsql
-          set search_path from current
-        as $$
-        begin
-          perform set_config('app.current_org_id', p_org_id::text, true);
-          return query
-            insert into inbox_processed (org_id, consumer_group, event_id)
-              select p_org_id, p_group, fresh.id
-                from unnest(p_event_ids) as fresh(id)
-               where not exists (
-                 select 1 from inbox_processed p
-                  where p.org_id = p_org_id and p.consumer_group = p_group and p.event_id = fresh.id)
-            returning event_id;
-        end
-        $$`);
+      await knex.raw(claimFunction(INSERT_AFTER_PROBE));
     },
   },
   {
@@ -73,21 +73,7 @@ export const inboxMigrations: Migration[] = [
     // taken.
     name: 'platform_0004_inbox_claim_on_conflict',
     async up(knex) {
-      await knex.raw(`
-        create or replace function inbox_claim(p_org_id uuid, p_group text, p_event_ids text[])
-          returns setof text
-          language plpgsql
-          set search_path from current
-        as $$
-        begin
-          perform set_config('app.current_org_id', p_org_id::text, true);
-          return query
-            insert into inbox_processed (org_id, consumer_group, event_id)
-              select p_org_id, p_group, unnest(p_event_ids)
-            on conflict do nothing
-            returning event_id;
-        end
-        $$`);
+      await knex.raw(claimFunction(INSERT_ON_CONFLICT));
     },
   },
 ];

@@ -1,5 +1,13 @@
 import { eventTopicByName, type EventEnvelope } from '@cmis/contracts';
-import { HttpProblem, problemType, type OutgoingMessage, type ServiceRuntime } from '@cmis/platform';
+import {
+  HttpProblem,
+  problemType,
+  ValidationError,
+  type FieldError,
+  type OutgoingMessage,
+  type ServiceRuntime,
+} from '@cmis/platform';
+import type { RejectedItem, SplitBatch } from '../shared/batch';
 import { isValidated, type IngestFact } from '../shared/fact';
 import { stableUuid } from '../shared/ids';
 import { groupedPublisher } from './grouped-publish';
@@ -75,6 +83,41 @@ export function createFactPublisher(rt: ServiceRuntime, admission: IngestAdmissi
       return { published: fresh.length, duplicates: facts.length - fresh.length };
     },
   };
+}
+
+export type JudgedBatch = { ok: true; split: SplitBatch<IngestFact> } | { ok: false; errors: FieldError[] };
+
+/**
+ * A batch request once its items are judged: an invalid request, or one with no valid item,
+ * still spends its `events` and is answered 400 (`what` names its items in the messages); else
+ * the valid items are published and the counts come back for the answer.
+ */
+export async function publishJudged(
+  publish: FactPublisher,
+  sender: WriteKeyPrincipal,
+  events: number,
+  parsed: JudgedBatch,
+  what: { request: string; item: string },
+): Promise<{ accepted: number; duplicates: number; rejected: RejectedItem[] }> {
+  if (!parsed.ok) {
+    await publish.spend(sender, events);
+    throw new ValidationError(parsed.errors, `The ${what.request} not valid`);
+  }
+  const { accepted, rejected } = parsed.split;
+  if (accepted.length === 0) {
+    await publish.spend(sender, events);
+    throw new HttpProblem(400, 'Invalid request', `No ${what.item} in the batch is valid`, {
+      type: problemType('validation'),
+      errors: rejected.flatMap((r) => r.errors),
+      extensions: { accepted: 0, duplicates: 0, rejected },
+    });
+  }
+  const outcome = await publish.publish(
+    sender,
+    accepted.map((a) => a.value),
+    events,
+  );
+  return { accepted: accepted.length, duplicates: outcome.duplicates, rejected };
 }
 
 /** The facts as Kafka messages, grouped by topic in one pass (this runs for every event). */

@@ -26,3 +26,9 @@ export function splitBatch<T>(
   });
   return { accepted, rejected };
 }
+
+/** Items a request carries for its rate limits: its `batch` array's length, else one. */
+export function itemCount(body: unknown): number {
+  const batch = (body as { batch?: unknown } | undefined)?.batch;
+  return Array.isArray(batch) ? batch.length : 1;
+}

@@ -55,6 +55,12 @@ export interface InboxOptions {
    */
   handle?: (event: InboxEvent, context: InboxContext) => Promise<void>;
   apply?: ApplyEvents;
+  /**
+   * A cheap test of a message as it arrives, before it is decoded: false means it cannot concern
+   * this consumer, which then neither decodes, records nor dead-letters it (its offset is
+   * committed with its batch). For a consumer that acts on a few of the events of a busy topic.
+   */
+  concerns?(message: BusMessage): boolean;
   deadLetterTopic?: (topic: string) => string;
   retry?: SubscribeOptions['retry'];
   onRetry?: SubscribeOptions['onRetry'];
@@ -79,6 +85,7 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
   const handleBatch = async (batch: MessageBatch) => {
     const byOrg = new Map<string, InboxEvent[]>();
     for (const message of batch.messages) {
+      if (options.concerns && !options.concerns(message)) continue;
       let envelope: EventEnvelope;
       try {
         envelope = await codec.decode(message.topic, { value: message.value, headers: message.headers });
@@ -92,7 +99,8 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
       events.push({ envelope, message });
       byOrg.set(envelope.orgId, events);
     }
-    await applyBatch(byOrg);
+    // Nothing left to apply (skipped or dead-lettered): resolving commits the batch's offsets.
+    if (byOrg.size > 0) await applyBatch(byOrg);
   };
 
   /** Every org's fresh events in one transaction (the org switched per group): one commit a batch. */

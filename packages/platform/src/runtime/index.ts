@@ -1,4 +1,4 @@
-export type { ServiceRuntime, ServiceModule, CreateService, ConsumeOptions } from './service';
+export type { ServiceRuntime, ServiceModule, CreateService } from './service';
 export { createPlatform, type Platform, type PlatformConfig, type PlatformOptions } from './platform';
 export { startService, platformMigrations, type RunningService, type StartServiceOptions } from './runtime';
 export { ensureCatalogTopics } from './provision';

@@ -1,6 +1,6 @@
 import { tenancyTopic } from '@cmis/contracts';
 import { Router } from 'express';
-import type { Bus, BusMessage, Subscription } from '../bus';
+import type { Subscription } from '../bus';
 import { createDatabase } from '../db';
 import { createEventStore, eventStoreMigrations } from '../eventstore';
 import { createMetrics, type Metrics } from '../http';
@@ -72,10 +72,10 @@ export async function startService(
     eventStore: createEventStore(db),
     relay,
     auth: createApiKeyAuth({ db }),
-    async consume({ concerns, ...inbox }) {
+    async consume(inbox) {
       const sub = await startInbox({
         ...inbox,
-        bus: concerns ? skipping(platform.bus, concerns) : platform.bus,
+        bus: platform.bus,
         db,
         codec: platform.codec,
         onRetry: inbox.onRetry ?? onRetry,
@@ -152,21 +152,5 @@ export async function startService(
       })();
       return stopping;
     },
-  };
-}
-
-/** The bus as a consumer with a `concerns` test sees it: batches without the messages it rejects. */
-function skipping(bus: Bus, concerns: (message: BusMessage) => boolean): Bus {
-  return {
-    ...bus,
-    subscribe: (sub) =>
-      bus.subscribe({
-        ...sub,
-        handleBatch: async (batch, context) => {
-          const messages = batch.messages.filter(concerns);
-          // Nothing of concern: resolving commits the batch's offsets with no work done.
-          if (messages.length > 0) await sub.handleBatch({ ...batch, messages }, context);
-        },
-      }),
   };
 }

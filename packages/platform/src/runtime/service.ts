@@ -1,6 +1,6 @@
 import type { Codec } from '@cmis/contracts';
 import type { Router } from 'express';
-import type { Bus, BusMessage, Subscription } from '../bus';
+import type { Bus, Subscription } from '../bus';
 import type { Database, Migration } from '../db';
 import type { EventStore } from '../eventstore';
 import type { Metrics } from '../http';
@@ -9,16 +9,6 @@ import type { Logger } from '../logging';
 import type { OutboxRelay } from '../outbox';
 import type { RedisHelpers } from '../redis';
 import type { ApiKeyAuth } from '../tenancy';
-
-/** An inbox consumer of the service (see InboxOptions), with an optional raw pre-filter. */
-export interface ConsumeOptions extends Omit<InboxOptions, 'bus' | 'db' | 'codec'> {
-  /**
-   * A cheap test of a message as it arrives, before it is decoded: false means it cannot concern
-   * this consumer, which then neither decodes, records nor dead-letters it (its offset is
-   * committed with its batch). For a consumer that acts on a few of the events of a busy topic.
-   */
-  concerns?(message: BusMessage): boolean;
-}
 
 /** What one service gets from the platform: its own schema, relay, auth; shared transports. */
 export interface ServiceRuntime {
@@ -33,7 +23,7 @@ export interface ServiceRuntime {
   readonly relay: OutboxRelay;
   readonly auth: ApiKeyAuth;
   /** Starts an inbox consumer owned by the service; it is drained on shutdown. */
-  consume(options: ConsumeOptions): Promise<Subscription>;
+  consume(options: Omit<InboxOptions, 'bus' | 'db' | 'codec'>): Promise<Subscription>;
   /** Event metadata for an append: the causal chain plus the active trace context. */
   eventMetadata(chain?: {
     correlationId?: string;

@@ -20,6 +20,7 @@ import {
   type Subscription,
   type TopicSpec,
 } from './bus';
+import { coalescing } from './coalesce';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -154,13 +155,18 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     }
   };
 
-  const publishBatch: Bus['publishBatch'] = async (batches) => {
-    const topicMessages = batches
-      .filter((b) => b.messages.length > 0)
-      .map((b) => ({ topic: b.topic, messages: toKafkaMessages(b.messages) }));
-    if (topicMessages.length === 0) return;
-    await (await getProducer()).sendBatch({ acks: -1, topicMessages });
-  };
+  // Publishes made while a request is in flight go together in the next one (see coalescing).
+  const publishBatch: Bus['publishBatch'] = coalescing(
+    async (batches) => {
+      const topicMessages = batches
+        .filter((b) => b.messages.length > 0)
+        .map((b) => ({ topic: b.topic, messages: toKafkaMessages(b.messages) }));
+      if (topicMessages.length === 0) return;
+      await (await getProducer()).sendBatch({ acks: -1, topicMessages });
+    },
+    // Under the broker's default message.max.bytes (1 MiB) for any one partition's batch.
+    { maxMessages: 10_000, maxBytes: 512 * 1024 },
+  );
 
   return {
     transport: 'kafka',

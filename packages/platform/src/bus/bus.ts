@@ -45,11 +45,36 @@ export interface SubscribeOptions {
   /**
    * Handles one batch of one partition. Resolving commits the batch's offsets; throwing
    * commits nothing and the same batch is retried with backoff (never skipped).
+   * A subscription has exactly one of handleBatch and handleBatches.
    */
-  handleBatch(batch: MessageBatch, context: BatchContext): Promise<void>;
-  /** Called when a batch failed and will be retried (for logs and metrics). */
-  onRetry?(error: unknown, attempt: number, batch: MessageBatch): void;
+  handleBatch?(batch: MessageBatch, context: BatchContext): Promise<void>;
+  /**
+   * Handles the batches of several partitions that arrived together (Kafka: one fetch), each
+   * partition's messages in order, in one call: one transaction for all of them instead of one
+   * per partition. Resolving commits every batch's offsets; throwing commits none and retries
+   * them all. A transport that delivers one partition at a time calls it with one batch.
+   */
+  handleBatches?(batches: MessageBatch[], context: BatchContext): Promise<void>;
+  /** Called when a batch (or, with handleBatches, a group) failed and will be retried. */
+  onRetry?(error: unknown, attempt: number, batches: MessageBatch[]): void;
   retry?: BackoffOptions;
+}
+
+/** A subscription as a transport that delivers one partition at a time runs it. */
+export type PartitionSubscription = SubscribeOptions & {
+  handleBatch: NonNullable<SubscribeOptions['handleBatch']>;
+};
+
+/** The subscription with its one-partition handler, whichever of the two it was given. */
+export function perPartition(sub: SubscribeOptions): PartitionSubscription {
+  if (!sub.handleBatch === !sub.handleBatches) {
+    throw new Error('subscribe needs exactly one of handleBatch and handleBatches');
+  }
+  const { handleBatches } = sub;
+  return {
+    ...sub,
+    handleBatch: sub.handleBatch ?? ((batch, context) => handleBatches!([batch], context)),
+  };
 }
 
 export interface Subscription {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Bus, type BusMessage, type Subscription } from './bus';
+import { type Bus, type BusMessage, type MessageBatch, type Subscription } from './bus';
 import { DEAD_LETTER_HEADERS, eachMessage, PoisonMessageError } from './dead-letter';
 
 /** A name no other test or earlier run uses. */
@@ -178,6 +178,62 @@ export function busConformanceSuite(transport: string, makeBus: () => Promise<Bu
       );
       expect(await handled.waitFor(2)).toEqual(['one', 'two']);
       expect(retried).toEqual([1, 2, 3]);
+    });
+
+    it('hands several partitions to handleBatches in order, retries a failed group whole and commits it after', async () => {
+      const b = await bus();
+      const topic = unique('conf-batches');
+      await b.ensureTopics([{ topic, numPartitions: 4 }]);
+      const keys = Array.from({ length: 20 }, (_, i) => `org-1:contact-${i}`);
+      await b.publish(
+        topic,
+        Array.from({ length: 10 }, (_, round) => keys.map((key) => msg(key, String(round)))).flat(),
+      );
+      const groupId = unique('g');
+      let failures = 0;
+      const retried: number[] = [];
+      const seen = collector<BusMessage>();
+      const calls: MessageBatch[][] = [];
+      const first = await b.subscribe({
+        groupId,
+        topics: [topic],
+        retry: { initialMs: 20, maxMs: 50 },
+        onRetry: (_e, attempt) => retried.push(attempt),
+        handleBatches: async (batches) => {
+          if (failures < 1) {
+            failures += 1;
+            throw new Error('database unavailable');
+          }
+          calls.push(batches);
+          for (const batch of batches) seen.push(...batch.messages);
+        },
+      });
+      await seen.waitFor(200);
+      expect(retried).toEqual([1]);
+      // Each batch is one partition's, in offset order; no message twice, none lost.
+      for (const batch of calls.flat()) {
+        expect(batch.messages.every((m) => m.partition === batch.partition && m.topic === topic)).toBe(true);
+        const offsets = batch.messages.map((m) => BigInt(m.offset));
+        expect(offsets).toEqual([...offsets].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+      }
+      for (const key of keys) {
+        const values = seen.items.filter((m) => m.key === key).map((m) => m.value!.toString());
+        expect(values).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+      }
+      await first.stop();
+      // Committed: the next member of the group starts after all 200.
+      const later = collector<string>();
+      track(
+        await b.subscribe({
+          groupId,
+          topics: [topic],
+          handleBatch: async (batch) => later.push(...batch.messages.map((m) => m.value!.toString())),
+        }),
+      );
+      await b.publish(topic, [msg('org-1:contact-0', 'after')]);
+      expect(await later.waitFor(1)).toEqual(['after']);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(later.items).toEqual(['after']);
     });
 
     it('dead-letters a poison message with the reason and moves the partition on', async () => {

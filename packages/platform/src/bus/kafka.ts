@@ -11,10 +11,11 @@ import {
   type Producer,
 } from 'kafkajs';
 import {
+  perPartition,
   retryUntilDone,
   type Bus,
-  type BusMessage,
   type Headers,
+  type MessageBatch,
   type OutgoingMessage,
   type SubscribeOptions,
   type Subscription,
@@ -92,6 +93,19 @@ export const javaCompatiblePartitioner: ICustomPartitioner = () => {
     return (murmur2(scratch, length) & 0x7fffffff) % partitionMetadata.length;
   };
 };
+
+/** A partition's batch as kafkajs handed it over, with what committing it needs. */
+interface Fetched {
+  batch: MessageBatch;
+  lastOffset: string;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+  resolveOffset(offset: string): void;
+}
+
+/** Partitions of one fetch handled together with handleBatches (more wait for the next group). */
+const GATHERED_PARTITIONS = 64;
 
 function toKafkaMessages(messages: OutgoingMessage[]) {
   return messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
@@ -195,41 +209,91 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       await consumer.connect();
       for (const topic of sub.topics)
         await consumer.subscribe({ topic, fromBeginning: sub.fromBeginning ?? true });
+      const combined = sub.handleBatches !== undefined;
+      const { handleBatch } = perPartition(sub);
+      const handleBatches = sub.handleBatches ?? ((batches, context) => handleBatch(batches[0]!, context));
+
+      /** Handles fetched batches in one call, then commits the offsets of those still ours at once. */
+      const handleFetched = async (fetched: Fetched[]) => {
+        const batches = fetched.map((f) => f.batch);
+        const running = () => !stopping && fetched.every((f) => f.isRunning() && !f.isStale());
+        const done = await retryUntilDone(
+          () => handleBatches(batches, { isRunning: running, heartbeat: fetched[0]!.heartbeat }),
+          running,
+          (error, attempt) => sub.onRetry?.(error, attempt, batches),
+          sub.retry,
+        );
+        if (!done) return;
+        // Committed only after the handler's work is durable: a crash before this line redelivers.
+        const live = fetched.filter((f) => !f.isStale());
+        if (live.length === 0) return;
+        await consumer.commitOffsets(
+          live.map((f) => ({
+            topic: f.batch.topic,
+            partition: f.batch.partition,
+            offset: (BigInt(f.lastOffset) + 1n).toString(),
+          })),
+        );
+        for (const f of live) f.resolveOffset(f.lastOffset);
+        await fetched[0]!.heartbeat();
+      };
+
+      // With handleBatches, the batches of one fetch (kafkajs hands them to its workers in the same
+      // turn of the event loop) are gathered until the next turn and handled together.
+      const inFlight = new Set<Promise<void>>();
+      let gathering: Fetched[] | undefined;
+      let gathered: Promise<void> | undefined;
+      const gather = (fetched: Fetched): Promise<void> => {
+        if (!gathering) {
+          const group: Fetched[] = [];
+          gathering = group;
+          gathered = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+            if (gathering === group) gathering = undefined;
+            return handleFetched(group);
+          });
+        }
+        gathering.push(fetched);
+        return gathered!;
+      };
+
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
+        // Gathering needs every partition of a fetch in hand at once.
+        partitionsConsumedConcurrently: combined
+          ? GATHERED_PARTITIONS
+          : (options.partitionsConsumedConcurrently ?? 4),
         eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
           if (batch.messages.length === 0) return;
-          const messages: BusMessage[] = batch.messages.map((m) => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key ? m.key.toString() : null,
-            value: m.value,
-            headers: toHeaders(m.headers),
-            timestamp: m.timestamp,
-          }));
-          const running = () => !stopping && isRunning() && !isStale();
-          const done = await retryUntilDone(
-            () =>
-              sub.handleBatch(
-                { topic: batch.topic, partition: batch.partition, messages },
-                { isRunning: running, heartbeat },
-              ),
-            running,
-            (error, attempt) =>
-              sub.onRetry?.(error, attempt, { topic: batch.topic, partition: batch.partition, messages }),
-            sub.retry,
-          );
-          if (!done) return;
-          const last = batch.messages[batch.messages.length - 1]!.offset;
-          // Committed only after the handler's work is durable: a crash before this line redelivers.
-          await consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-          ]);
-          resolveOffset(last);
-          await heartbeat();
+          const fetched: Fetched = {
+            batch: {
+              topic: batch.topic,
+              partition: batch.partition,
+              messages: batch.messages.map((m) => ({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: m.offset,
+                key: m.key ? m.key.toString() : null,
+                value: m.value,
+                headers: toHeaders(m.headers),
+                timestamp: m.timestamp,
+              })),
+            },
+            lastOffset: batch.messages[batch.messages.length - 1]!.offset,
+            heartbeat,
+            isRunning,
+            isStale,
+            resolveOffset,
+          };
+          // Once stopping, nothing new starts: it is fetched again by whoever owns it next.
+          if (stopping) return;
+          const handling = combined ? gather(fetched) : handleFetched([fetched]);
+          inFlight.add(handling);
+          try {
+            await handling;
+          } finally {
+            inFlight.delete(handling);
+          }
         },
       });
       await joined;
@@ -237,6 +301,8 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         groupId: sub.groupId,
         async stop() {
           stopping = true;
+          // The batches in hand finish and commit first: kafkajs drops commits once it stops.
+          await Promise.allSettled([...inFlight]);
           consumers.delete(consumer);
           await consumer.disconnect();
         },

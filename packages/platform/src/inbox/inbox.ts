@@ -70,8 +70,9 @@ export interface InboxOptions {
 
 /**
  * The inbox consumer: decode and validate every message (failures are dead-lettered), group
- * the batch by org, and write every org's processed event ids and projection changes in one
- * transaction (row-level security switched to each org in turn). Offsets are committed by the
+ * what arrived together (on Kafka, every partition's batch of one fetch) by org, and write every
+ * org's processed event ids and projection changes in one transaction (row-level security
+ * switched to each org in turn). An org's events keep each partition's order. Offsets are committed by the
  * bus only after it committed, so a redelivered event finds its id recorded and changes nothing.
  */
 export async function startInbox(options: InboxOptions): Promise<Subscription> {
@@ -82,9 +83,10 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
     options.onDeadLetter?.(message, reason);
   };
 
-  const handleBatch = async (batch: MessageBatch) => {
+  // Every partition batch of a fetch at once: one transaction (and one commit) per fetch.
+  const handleBatches = async (batches: MessageBatch[]) => {
     const byOrg = new Map<string, InboxEvent[]>();
-    for (const message of batch.messages) {
+    for (const message of batches.length === 1 ? batches[0]!.messages : batches.flatMap((b) => b.messages)) {
       if (options.concerns && !options.concerns(message)) continue;
       let envelope: EventEnvelope;
       try {
@@ -155,7 +157,7 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
   return bus.subscribe({
     groupId,
     topics: options.topics,
-    handleBatch,
+    handleBatches,
     retry: options.retry,
     onRetry: options.onRetry,
   });

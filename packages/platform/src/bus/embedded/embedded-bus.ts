@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import type { Bus, SubscribeOptions, Subscription } from '../bus';
+import { perPartition, type Bus, type SubscribeOptions, type Subscription } from '../bus';
 import { EmbeddedBusClosedError } from './errors';
 import { GroupMember, type GroupTiming } from './group-member';
 import { appendMessages } from './publisher';
@@ -129,7 +129,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): EmbeddedBus {
         connectionString: databaseUrl,
         schema,
         clientId,
-        subscription: { ...subscription, topics: [...new Set(subscription.topics)] },
+        subscription: { ...perPartition(subscription), topics: [...new Set(subscription.topics)] },
         catalog,
         wakeups,
         timing,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { backoffDelay, type SubscribeOptions } from '../bus';
+import { backoffDelay, type PartitionSubscription } from '../bus';
 import { assignRoundRobin, topicPartitionId, type LiveMember, type TopicPartition } from './assignment';
 import { memberLockKey, partitionLockKey } from './keys';
 import { MemberSession } from './member-session';
@@ -22,7 +22,7 @@ export interface GroupMemberOptions {
   connectionString: string;
   schema: string;
   clientId: string;
-  subscription: SubscribeOptions;
+  subscription: PartitionSubscription;
   catalog: TopicCatalog;
   wakeups: Wakeups;
   timing: GroupTiming;

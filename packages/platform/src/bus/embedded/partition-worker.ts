@@ -3,7 +3,7 @@ import {
   retryUntilDone,
   type BusMessage,
   type MessageBatch,
-  type SubscribeOptions,
+  type PartitionSubscription,
 } from '../bus';
 import type { MemberSession } from './member-session';
 import { Permits, Wakeup } from './signals';
@@ -16,7 +16,7 @@ export interface PartitionWorkerOptions {
   /** The offset of the first message to deliver (the committed offset, or where the group starts). */
   startOffset: bigint;
   session: MemberSession;
-  subscription: SubscribeOptions;
+  subscription: PartitionSubscription;
   /** Shared by the member's partitions: how many handlers run at once. */
   permits: Permits;
   maxBatchMessages: number;
@@ -124,7 +124,7 @@ export class PartitionWorker {
       const handled = await retryUntilDone(
         () => sub.handleBatch(batch, { isRunning, heartbeat: async () => undefined }),
         isRunning,
-        (error, attempt) => sub.onRetry?.(error, attempt, batch),
+        (error, attempt) => sub.onRetry?.(error, attempt, [batch]),
         sub.retry,
       );
       if (!handled) return undefined;

@@ -1,4 +1,4 @@
-import { startInfra } from '@cmis/testkit';
+import { createScratchDatabase, startInfra } from '@cmis/testkit';
 import { formatBenchLine, type Benchmark } from './bench';
 import { kafkaRaw } from './kafka-raw';
 import { relayBench } from './relay';
@@ -33,14 +33,21 @@ async function main(): Promise<void> {
   const selected = wanted.length ? benchmarks.filter((b) => wanted.includes(b.name)) : benchmarks;
   // The broker with a production JVM's JIT: latency targets are about CMIS, not a half-compiled broker.
   const infra = await startInfra({ log: (line) => console.log(`[testkit] ${line}`), kafkaJit: 'full' });
+  // A database of its own for the run, dropped after: the services' schemas (named after them)
+  // would otherwise keep every earlier run's rows, and each run would measure a bigger table.
+  const scratch = await createScratchDatabase(infra.databaseUrl, 'cmis_bench');
+  const benchInfra = { ...infra, databaseUrl: scratch.url };
   try {
     for (const bench of selected) {
       console.log(`\n# ${bench.name}: ${bench.description}`);
-      const result = await bench.run(infra);
+      const result = await bench.run(benchInfra);
       for (const [k, v] of Object.entries(result.details ?? {})) console.log(`  ${k}: ${v}`);
       console.log(formatBenchLine(result));
     }
   } finally {
+    await scratch
+      .drop()
+      .catch((error: unknown) => console.error(`dropping ${scratch.url}: ${String(error)}`));
     await infra.stop();
   }
 }

@@ -23,3 +23,4 @@ export {
   type ReceivedMessage,
   type WaitForMessagesOptions,
 } from './helpers';
+export { createScratchDatabase, type ScratchDatabase } from './scratch-database';

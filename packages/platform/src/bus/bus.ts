@@ -37,7 +37,7 @@ export interface BatchContext {
   heartbeat(): Promise<void>;
 }
 
-export interface SubscribeOptions {
+export interface SubscribeOptions<Prepared = undefined> {
   groupId: string;
   topics: string[];
   /** Where a group with no committed offset starts; default: the beginning. */
@@ -52,28 +52,37 @@ export interface SubscribeOptions {
    * Handles the batches of several partitions that arrived together (Kafka: one fetch), each
    * partition's messages in order, in one call: one transaction for all of them instead of one
    * per partition. Resolving commits every batch's offsets; throwing commits none and retries
-   * them all. A transport that delivers one partition at a time calls it with one batch.
+   * them all (with what `prepare` made of them). A transport that delivers one partition at a
+   * time calls it with one batch. Calls never overlap: each starts after the one before ended.
    */
-  handleBatches?(batches: MessageBatch[], context: BatchContext): Promise<void>;
+  handleBatches?(batches: MessageBatch[], context: BatchContext, prepared: Prepared): Promise<void>;
+  /**
+   * With handleBatches: the part of the work that needs no order (decoding, validating), run on
+   * arrival while the previous call of handleBatches may still be running, so that the next
+   * fetch and its decoding overlap the writes of this one. At most one prepared group waits.
+   */
+  prepare?(batches: MessageBatch[]): Promise<Prepared>;
   /** Called when a batch (or, with handleBatches, a group) failed and will be retried. */
   onRetry?(error: unknown, attempt: number, batches: MessageBatch[]): void;
   retry?: BackoffOptions;
 }
 
 /** A subscription as a transport that delivers one partition at a time runs it. */
-export type PartitionSubscription = SubscribeOptions & {
+export type PartitionSubscription = SubscribeOptions<unknown> & {
   handleBatch: NonNullable<SubscribeOptions['handleBatch']>;
 };
 
 /** The subscription with its one-partition handler, whichever of the two it was given. */
-export function perPartition(sub: SubscribeOptions): PartitionSubscription {
+export function perPartition<P>(sub: SubscribeOptions<P>): PartitionSubscription {
   if (!sub.handleBatch === !sub.handleBatches) {
     throw new Error('subscribe needs exactly one of handleBatch and handleBatches');
   }
-  const { handleBatches } = sub;
+  const { handleBatch, handleBatches, prepare } = sub;
+  if (handleBatch) return { ...(sub as SubscribeOptions<unknown>), handleBatch };
   return {
-    ...sub,
-    handleBatch: sub.handleBatch ?? ((batch, context) => handleBatches!([batch], context)),
+    ...(sub as SubscribeOptions<unknown>),
+    handleBatch: async (batch, context) =>
+      handleBatches!([batch], context, (prepare ? await prepare([batch]) : undefined) as P),
   };
 }
 
@@ -95,7 +104,7 @@ export interface Bus {
   publish(topic: string, messages: OutgoingMessage[]): Promise<void>;
   /** Publishes to several topics at once, in one request where the transport can. */
   publishBatch(batches: Array<{ topic: string; messages: OutgoingMessage[] }>): Promise<void>;
-  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  subscribe<Prepared = undefined>(options: SubscribeOptions<Prepared>): Promise<Subscription>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
   /** Committed offset lag per partition of a group (for /metrics and readiness). */
   lag(groupId: string, topic: string): Promise<Array<{ partition: number; lag: number }>>;

@@ -180,7 +180,7 @@ export function busConformanceSuite(transport: string, makeBus: () => Promise<Bu
       expect(retried).toEqual([1, 2, 3]);
     });
 
-    it('hands several partitions to handleBatches in order, retries a failed group whole and commits it after', async () => {
+    it('hands several partitions to handleBatches in order, with what prepare made of them, retries a failed group whole and commits it after', async () => {
       const b = await bus();
       const topic = unique('conf-batches');
       await b.ensureTopics([{ topic, numPartitions: 4 }]);
@@ -194,12 +194,20 @@ export function busConformanceSuite(transport: string, makeBus: () => Promise<Bu
       const retried: number[] = [];
       const seen = collector<BusMessage>();
       const calls: MessageBatch[][] = [];
+      let handling = false;
       const first = await b.subscribe({
         groupId,
         topics: [topic],
         retry: { initialMs: 20, maxMs: 50 },
         onRetry: (_e, attempt) => retried.push(attempt),
-        handleBatches: async (batches) => {
+        prepare: async (batches) => batches.flatMap((batch) => batch.messages.map((m) => m.offset)),
+        handleBatches: async (batches, _context, offsets) => {
+          // Calls never overlap, and each gets what prepare made of its own batches.
+          expect(handling).toBe(false);
+          expect(offsets).toEqual(batches.flatMap((batch) => batch.messages.map((m) => m.offset)));
+          handling = true;
+          await new Promise((r) => setTimeout(r, 5));
+          handling = false;
           if (failures < 1) {
             failures += 1;
             throw new Error('database unavailable');

@@ -39,3 +39,51 @@ describe('kafka bus: handleBatches', () => {
     }
   });
 });
+
+describe('kafka bus: prepare', () => {
+  it('prepares the next fetch while a group is still being handled, and handles groups one at a time', async () => {
+    const bus = createKafkaBus({ brokers: testEnv().kafkaBrokers!, clientId: uniqueName('prepare') });
+    const topic = uniqueName('prepare');
+    const message = (i: number) => ({ key: `org-1:contact-${i}`, value: Buffer.from(String(i)) });
+    try {
+      await bus.ensureTopics([{ topic, numPartitions: 2 }]);
+      await bus.publish(topic, [message(0)]);
+      let prepared = 0;
+      let handling = false;
+      const order: string[] = [];
+      let seen = 0;
+      let all: () => void = () => undefined;
+      const done = new Promise<void>((r) => (all = r));
+      const sub = await bus.subscribe({
+        groupId: uniqueName('g'),
+        topics: [topic],
+        prepare: async (batches) => {
+          prepared += 1;
+          order.push(`prepare ${prepared}`);
+          return batches.reduce((n, b) => n + b.messages.length, 0);
+        },
+        handleBatches: async (_batches, _context, count) => {
+          expect(handling).toBe(false);
+          handling = true;
+          order.push(`handle ${count}`);
+          if (seen === 0) {
+            // The first group waits for the next fetch to be prepared: only a pipelined bus gets there.
+            await bus.publish(topic, [message(1), message(2)]);
+            const until = Date.now() + 10_000;
+            while (prepared < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+          }
+          order.push(`handled ${count}`);
+          seen += count;
+          handling = false;
+          if (seen >= 3) all();
+        },
+      });
+      await done;
+      await sub.stop();
+      expect(order.slice(0, 4)).toEqual(['prepare 1', 'handle 1', 'prepare 2', 'handled 1']);
+      expect(seen).toBe(3);
+    } finally {
+      await bus.close();
+    }
+  });
+});

@@ -14,6 +14,7 @@ import {
   perPartition,
   retryUntilDone,
   type Bus,
+  type BatchContext,
   type Headers,
   type MessageBatch,
   type OutgoingMessage,
@@ -187,7 +188,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     publish: (topic, messages) => publishBatch([{ topic, messages }]),
     publishBatch,
 
-    async subscribe(sub: SubscribeOptions): Promise<Subscription> {
+    async subscribe<P>(sub: SubscribeOptions<P>): Promise<Subscription> {
       const consumer = kafka.consumer({ groupId: sub.groupId, maxWaitTimeInMs: 100, retry: { retries: 10 } });
       consumers.add(consumer);
       let stopping = false;
@@ -211,14 +212,25 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         await consumer.subscribe({ topic, fromBeginning: sub.fromBeginning ?? true });
       const combined = sub.handleBatches !== undefined;
       const { handleBatch } = perPartition(sub);
-      const handleBatches = sub.handleBatches ?? ((batches, context) => handleBatch(batches[0]!, context));
+      const handleBatches =
+        sub.handleBatches ??
+        ((batches: MessageBatch[], context: BatchContext) => handleBatch(batches[0]!, context));
+      const inFlight = new Set<Promise<unknown>>();
+      const track = <T>(work: Promise<T>): Promise<T> => {
+        inFlight.add(work);
+        void work.then(
+          () => inFlight.delete(work),
+          () => inFlight.delete(work),
+        );
+        return work;
+      };
 
       /** Handles fetched batches in one call, then commits the offsets of those still ours at once. */
-      const handleFetched = async (fetched: Fetched[]) => {
+      const handleFetched = async (fetched: Fetched[], prepared: P) => {
         const batches = fetched.map((f) => f.batch);
         const running = () => !stopping && fetched.every((f) => f.isRunning() && !f.isStale());
         const done = await retryUntilDone(
-          () => handleBatches(batches, { isRunning: running, heartbeat: fetched[0]!.heartbeat }),
+          () => handleBatches(batches, { isRunning: running, heartbeat: fetched[0]!.heartbeat }, prepared),
           running,
           (error, attempt) => sub.onRetry?.(error, attempt, batches),
           sub.retry,
@@ -238,9 +250,40 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         await fetched[0]!.heartbeat();
       };
 
+      // The handling of the group before (settled either way): groups are handled one at a time.
+      let previous: Promise<void> = Promise.resolve();
+      /**
+       * A fetch's group: prepared at once, handled after the group before. Without `prepare`
+       * kafkajs waits for the handling (and so for the commit) before it fetches again; with it,
+       * only for the group before, so the next fetch and its preparation overlap this handling.
+       */
+      const processGroup = async (group: Fetched[]): Promise<void> => {
+        const batches = group.map((f) => f.batch);
+        let prepared = undefined as P;
+        if (sub.prepare) {
+          const running = () => !stopping && group.every((f) => f.isRunning() && !f.isStale());
+          const ready = await retryUntilDone(
+            async () => void (prepared = await sub.prepare!(batches)),
+            running,
+            (error, attempt) => sub.onRetry?.(error, attempt, batches),
+            sub.retry,
+          );
+          if (!ready) return;
+        }
+        const before = previous;
+        const handling = track(before.then(() => handleFetched(group, prepared)));
+        previous = handling.catch(() => undefined);
+        if (!sub.prepare) return handling;
+        await before;
+        // Fetch on past this group; its offsets are committed when its handling is durable.
+        for (const f of group) f.resolveOffset(f.lastOffset);
+        handling.catch((error: unknown) =>
+          onError(`consumer ${sub.groupId}: committing a fetch failed`, error),
+        );
+      };
+
       // With handleBatches, the batches of one fetch (kafkajs hands them to its workers in the same
       // turn of the event loop) are gathered until the next turn and handled together.
-      const inFlight = new Set<Promise<void>>();
       let gathering: Fetched[] | undefined;
       let gathered: Promise<void> | undefined;
       const gather = (fetched: Fetched): Promise<void> => {
@@ -249,7 +292,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           gathering = group;
           gathered = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
             if (gathering === group) gathering = undefined;
-            return handleFetched(group);
+            return processGroup(group);
           });
         }
         gathering.push(fetched);
@@ -287,13 +330,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           };
           // Once stopping, nothing new starts: it is fetched again by whoever owns it next.
           if (stopping) return;
-          const handling = combined ? gather(fetched) : handleFetched([fetched]);
-          inFlight.add(handling);
-          try {
-            await handling;
-          } finally {
-            inFlight.delete(handling);
-          }
+          await track(combined ? gather(fetched) : handleFetched([fetched], undefined as P));
         },
       });
       await joined;

@@ -4,6 +4,7 @@ import {
   deadLetter,
   PoisonMessageError,
   type Bus,
+  type BatchContext,
   type BusMessage,
   type MessageBatch,
   type SubscribeOptions,
@@ -12,6 +13,9 @@ import {
 import { InvalidOrgIdError, OrgId, withOrgs, type Database } from '../db';
 import type { Span } from '@opentelemetry/api';
 import { SpanKind, withSpanFrom } from '../telemetry';
+
+/** Messages decoded between two turns of the event loop. */
+const DECODE_SLICE = 256;
 
 export interface InboxEvent {
   envelope: EventEnvelope;
@@ -83,11 +87,15 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
     options.onDeadLetter?.(message, reason);
   };
 
-  // Every partition batch of a fetch at once: one transaction (and one commit) per fetch.
-  const handleBatches = async (batches: MessageBatch[]) => {
+  // Decoding needs no order: on Kafka it runs as a fetch arrives, while the fetch before is still
+  // being written (SubscribeOptions.prepare). Poison is dead-lettered here.
+  const prepare = async (batches: MessageBatch[]): Promise<Map<string, InboxEvent[]>> => {
     const byOrg = new Map<string, InboxEvent[]>();
+    let decoded = 0;
     for (const message of batches.length === 1 ? batches[0]!.messages : batches.flatMap((b) => b.messages)) {
       if (options.concerns && !options.concerns(message)) continue;
+      // Now and then a turn of the event loop: the writes of the fetch before need their answers.
+      if (++decoded % DECODE_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
       let envelope: EventEnvelope;
       try {
         envelope = await codec.decode(message.topic, { value: message.value, headers: message.headers });
@@ -101,7 +109,16 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
       events.push({ envelope, message });
       byOrg.set(envelope.orgId, events);
     }
-    // Nothing left to apply (skipped or dead-lettered): resolving commits the batch's offsets.
+    return byOrg;
+  };
+
+  // Every partition batch of a fetch at once: one transaction (and one commit) per fetch. With
+  // nothing left to apply (skipped or dead-lettered), resolving commits the offsets.
+  const handleBatches = async (
+    _batches: MessageBatch[],
+    _context: BatchContext,
+    byOrg: Map<string, InboxEvent[]>,
+  ) => {
     if (byOrg.size > 0) await applyBatch(byOrg);
   };
 
@@ -157,6 +174,7 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
   return bus.subscribe({
     groupId,
     topics: options.topics,
+    prepare,
     handleBatches,
     retry: options.retry,
     onRetry: options.onRetry,

@@ -119,7 +119,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): EmbeddedBus {
     publish: (topic, messages) => publishBatch([{ topic, messages }]),
     publishBatch,
 
-    async subscribe(subscription: SubscribeOptions): Promise<Subscription> {
+    async subscribe<P>(subscription: SubscribeOptions<P>): Promise<Subscription> {
       if (!subscription.groupId) throw new Error('subscribe needs a groupId');
       if (subscription.topics.length === 0) throw new Error('subscribe needs at least one topic');
       await open();

@@ -8,6 +8,7 @@ import {
   type ICustomPartitioner,
   type IHeaders,
   type KafkaConfig,
+  type logCreator,
   type Producer,
 } from 'kafkajs';
 import {
@@ -108,6 +109,40 @@ interface Fetched {
 /** Partitions of one fetch handled together with handleBatches (more wait for the next group). */
 const GATHERED_PARTITIONS = 64;
 
+/**
+ * Error responses kafkajs logs at ERROR although it retries them itself and they pass on their
+ * own: leadership and group-coordinator churn (a topic just created, a broker starting, a
+ * rebalance). Logged, they buried real errors under dozens of lines per consumer start.
+ */
+const TRANSIENT_RESPONSES = new Set([
+  'This server is not the leader for that topic-partition',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server does not host this topic-partition',
+  "The coordinator is loading and hence can't process requests for this group",
+  'The group coordinator is not available',
+  'This is not the correct coordinator for this group',
+  'The group is rebalancing, so a rejoin is needed',
+]);
+
+/** kafkajs's console logger (JSON lines) without the transient error responses above. */
+export const quietLogCreator: logCreator = () => (entry) => {
+  if (
+    entry.namespace === 'Connection' &&
+    typeof entry.log.error === 'string' &&
+    TRANSIENT_RESPONSES.has(entry.log.error)
+  ) {
+    return;
+  }
+  const line = JSON.stringify({
+    level: entry.label,
+    ...entry.log,
+    message: `${entry.namespace ? `[${entry.namespace}] ` : ''}${entry.log.message}`,
+  });
+  if (entry.level === logLevel.ERROR) console.error(line);
+  else if (entry.level === logLevel.WARN) console.warn(line);
+  else console.log(line);
+};
+
 function toKafkaMessages(messages: OutgoingMessage[]) {
   return messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
 }
@@ -119,6 +154,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
     clientId: options.clientId,
     // kafkajs narrates every rebalance at WARN; errors are what an operator needs.
     logLevel: logLevel.ERROR,
+    logCreator: quietLogCreator,
     ...options.kafkaConfig,
   });
   const onError = options.onError ?? (() => undefined);

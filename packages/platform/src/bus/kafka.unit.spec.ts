@@ -1,5 +1,5 @@
-import { Partitioners, type PartitionMetadata } from 'kafkajs';
-import { javaCompatiblePartitioner, murmur2 } from './kafka';
+import { logLevel, Partitioners, type PartitionMetadata } from 'kafkajs';
+import { javaCompatiblePartitioner, murmur2, quietLogCreator } from './kafka';
 
 const partitions = (n: number): PartitionMetadata[] =>
   Array.from({ length: n }, (_, partitionId) => ({
@@ -56,5 +56,51 @@ describe('kafka partitioner', () => {
       message: { key: 'k', value: null, partition: 7 },
     });
     expect(partition).toBe(7);
+  });
+});
+
+describe('quietLogCreator', () => {
+  const log = quietLogCreator(logLevel.ERROR);
+  const entry = (namespace: string, error: string) => ({
+    namespace,
+    level: logLevel.ERROR,
+    label: 'ERROR',
+    log: {
+      timestamp: '2026-11-26T00:00:00.000Z',
+      message: 'Response ListOffsets(key: 2, version: 3)',
+      error,
+    },
+  });
+  let printed: string[];
+  beforeEach(() => {
+    printed = [];
+    jest.spyOn(console, 'error').mockImplementation((line: string) => void printed.push(line));
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('drops the error responses kafkajs retries itself (leadership and coordinator churn)', () => {
+    log(entry('Connection', 'This server is not the leader for that topic-partition'));
+    log(entry('Connection', 'The group is rebalancing, so a rejoin is needed'));
+    expect(printed).toEqual([]);
+  });
+
+  it('prints every other error as a JSON line naming where it came from', () => {
+    log(
+      entry(
+        'Connection',
+        'The request included a message larger than the max message size the server will accept',
+      ),
+    );
+    log(entry('Consumer', 'This server is not the leader for that topic-partition'));
+    expect(
+      printed.map((line) => JSON.parse(line) as { level: string; message: string; error: string }),
+    ).toEqual([
+      expect.objectContaining({
+        level: 'ERROR',
+        message: '[Connection] Response ListOffsets(key: 2, version: 3)',
+        error: 'The request included a message larger than the max message size the server will accept',
+      }),
+      expect.objectContaining({ message: '[Consumer] Response ListOffsets(key: 2, version: 3)' }),
+    ]);
   });
 });

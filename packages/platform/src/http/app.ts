@@ -1,9 +1,11 @@
 import express, { Express } from 'express';
 import type { Logger } from '../logging';
 import { livenessHandler, ReadinessChecks, readinessHandler } from './health';
+import { jsonBody } from './json-body';
 import type { Metrics } from './metrics';
 import { lazyRequestLoggers, observeRequests } from './observe-requests';
 import { problemHandler, routeNotFound } from './problem-handler';
+import { routePatternAccessors } from './route-pattern';
 import { JSON_MEDIA_TYPES } from './validate';
 
 export interface HttpAppOptions {
@@ -30,6 +32,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   lazyRequestLoggers(app.request, logger);
+  routePatternAccessors(app.request);
 
   app.use(observeRequests({ logger, metrics }));
   app.get('/healthz', livenessHandler());
@@ -43,7 +46,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }, next);
   });
 
-  app.use(express.json({ limit: options.bodyLimit ?? '512kb', type: JSON_MEDIA_TYPES }));
+  app.use(jsonBody({ limit: options.bodyLimit ?? '512kb', type: JSON_MEDIA_TYPES }));
   options.routes?.(app);
 
   app.use(routeNotFound());

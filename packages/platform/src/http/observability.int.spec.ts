@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createLogger } from '../logging';
 import {
@@ -11,7 +13,22 @@ import {
 
 const logger = createLogger({ service: 'observability-spec', level: 'silent' });
 
-async function serve(readiness?: ReadinessChecks) {
+/**
+ * startHttpServer gives requests the app's prototypes from birth; a plain node server leaves express
+ * to swap them in. Route patterns are followed either way.
+ */
+type Serving = 'startHttpServer' | 'node createServer';
+
+async function plainServer(app: express.Express) {
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function serve(readiness?: ReadinessChecks, serving: Serving = 'startHttpServer') {
   const metrics = createMetrics({ service: 'observability-spec' });
   const app = createHttpApp({
     logger,
@@ -40,43 +57,47 @@ async function serve(readiness?: ReadinessChecks) {
       app.use('/v1/segments', segments);
     },
   });
-  const server = await startHttpServer(app, 0, '127.0.0.1');
+  const server =
+    serving === 'startHttpServer' ? await startHttpServer(app, 0, '127.0.0.1') : await plainServer(app);
   return { server, metrics };
 }
 
 describe('/metrics', () => {
-  it('counts requests by route pattern, never by raw URL', async () => {
-    const { server } = await serve();
-    try {
-      await fetch(`${server.url}/v1/rules/r-1`);
-      await fetch(`${server.url}/v1/rules/r-2`);
-      await fetch(`${server.url}/v1/orgs/o-1/rules/r-3`);
-      await fetch(`${server.url}/v1/unknown/u-1`);
-      await fetch(`${server.url}/v1/segments/s-1/members/c-1`);
+  it.each<Serving>(['startHttpServer', 'node createServer'])(
+    'counts requests by route pattern, never by raw URL (%s)',
+    async (serving) => {
+      const { server } = await serve(undefined, serving);
+      try {
+        await fetch(`${server.url}/v1/rules/r-1`);
+        await fetch(`${server.url}/v1/rules/r-2`);
+        await fetch(`${server.url}/v1/orgs/o-1/rules/r-3`);
+        await fetch(`${server.url}/v1/unknown/u-1`);
+        await fetch(`${server.url}/v1/segments/s-1/members/c-1`);
 
-      const response = await fetch(`${server.url}/metrics`);
-      const text = await response.text();
+        const response = await fetch(`${server.url}/metrics`);
+        const text = await response.text();
 
-      expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
-      expect(text).toContain(
-        'http_requests_total{method="GET",route="/v1/rules/:ruleId",status="200",service="observability-spec"} 2',
-      );
-      expect(text).toContain(
-        'http_requests_total{method="GET",route="/v1/orgs/:orgId/rules/:ruleId",status="404",service="observability-spec"} 1',
-      );
-      expect(text).toContain('http_requests_total{method="GET",route="unrouted",status="404"');
-      expect(text).toContain(
-        'http_requests_total{method="GET",route="/v1/segments/:segmentId/members/:contactId",status="200",service="observability-spec"} 1',
-      );
-      expect(text).toContain(
-        'http_request_duration_seconds_count{service="observability-spec",method="GET",route="/v1/rules/:ruleId",status="200"} 2',
-      );
-      expect(text).not.toMatch(/r-1|r-2|o-1|u-1|s-1|c-1/);
-      expect(text).toContain('process_cpu_user_seconds_total');
-    } finally {
-      await server.close();
-    }
-  });
+        expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+        expect(text).toContain(
+          'http_requests_total{method="GET",route="/v1/rules/:ruleId",status="200",service="observability-spec"} 2',
+        );
+        expect(text).toContain(
+          'http_requests_total{method="GET",route="/v1/orgs/:orgId/rules/:ruleId",status="404",service="observability-spec"} 1',
+        );
+        expect(text).toContain('http_requests_total{method="GET",route="unrouted",status="404"');
+        expect(text).toContain(
+          'http_requests_total{method="GET",route="/v1/segments/:segmentId/members/:contactId",status="200",service="observability-spec"} 1',
+        );
+        expect(text).toContain(
+          'http_request_duration_seconds_count{service="observability-spec",method="GET",route="/v1/rules/:ruleId",status="200"} 2',
+        );
+        expect(text).not.toMatch(/r-1|r-2|o-1|u-1|s-1|c-1/);
+        expect(text).toContain('process_cpu_user_seconds_total');
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   it('exposes the runtime gauges once the runtime sets them', async () => {
     const { server, metrics } = await serve();

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { jsonBody, sizeInBytes } from './json-body';
 import { startHttpServer, type RunningHttpServer } from './server';
-import { JSON_MEDIA_TYPES } from './validate';
+import { isPlainJson, JSON_MEDIA_TYPES } from './validate';
 
 // jsonBody reads the common request itself and must answer exactly as express.json does: the
 // same req.body, or an error of the same type and status. Both run side by side on real sockets.
@@ -47,9 +47,10 @@ function post(
   server: RunningHttpServer,
   headers: Record<string, string | number>,
   parts: Buffer[],
+  path = '/echo',
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${server.url}/echo`, { method: 'POST', headers }, (res) => {
+    const req = request(`${server.url}${path}`, { method: 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>
@@ -99,6 +100,13 @@ const cases: Array<[string, Record<string, string | number>, Buffer[]]> = [
   ['a __proto__ key', { 'content-type': json }, [bytes('{"__proto__":{"admin":true},"a":1}')]],
   ['a body over the limit', { 'content-type': json }, [bytes(`{"a":"${'x'.repeat(1100)}"}`)]],
   ['a body exactly at the limit', { 'content-type': json }, [bytes(`{"a":"${'x'.repeat(1024 - 8)}"}`)]],
+  ['a space before the parameter', { 'content-type': 'application/json ;charset=utf-8' }, [bytes('{"a":1}')]],
+  ['a tab after the semicolon', { 'content-type': 'application/json;\tcharset=utf-8' }, [bytes('{"a":1}')]],
+  [
+    'spaces around the parameter',
+    { 'content-type': 'application/json;  charset = utf-8' },
+    [bytes('{"a":1}')],
+  ],
   ['a charset other than utf', { 'content-type': 'application/json; charset=latin1' }, [bytes('{"a":1}')]],
   ['a +json media type', { 'content-type': 'application/merge-patch+json' }, [bytes('{"a":1}')]],
   ['another media type', { 'content-type': 'text/plain' }, [bytes('{"a":1}')]],
@@ -128,6 +136,55 @@ describe('jsonBody answers as express.json does', () => {
     const res = await post(ours, headers, parts);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ body: { a: 1 }, context: 'req-3' });
+  });
+});
+
+const PLAIN = [
+  'application/json',
+  'APPLICATION/JSON',
+  'application/json; charset=utf-8',
+  'application/json;charset=UTF-8',
+  'application/json; charset="utf-8"',
+  'application/json;  charset = utf-8 ',
+];
+
+describe('isPlainJson', () => {
+  // What it recognises without type-is must be JSON to type-is too (requireJson and jsonBody trust it).
+  const contentTypes = [
+    'application/json',
+    'APPLICATION/JSON',
+    'application/json; charset=utf-8',
+    'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"',
+    'application/json;  charset = utf-8 ',
+    'application/json ;charset=utf-8',
+    'application/json;\tcharset=utf-8',
+    'application/json; charset=utf-16',
+    'application/json; charset=utf-8; foo=bar',
+    'application/jsonx',
+    'application/json5',
+    'text/json',
+  ];
+
+  it.each(contentTypes)('%j is plain JSON only if express takes it for JSON', async (contentType) => {
+    const app = express();
+    app.post('/types', (req, res) => {
+      res.json({ plain: isPlainJson(req.headers['content-type']), json: req.is(JSON_MEDIA_TYPES) !== false });
+    });
+    const server = await startHttpServer(app, 0, '127.0.0.1');
+    try {
+      const res = await post(
+        server,
+        { 'content-type': contentType, 'content-length': 2 },
+        [bytes('{}')],
+        '/types',
+      );
+      const { plain, json: isJson } = JSON.parse(res.body) as { plain: boolean; json: boolean };
+      if (plain) expect(isJson).toBe(true);
+      expect(plain).toBe(PLAIN.includes(contentType));
+    } finally {
+      await server.close();
+    }
   });
 });
 

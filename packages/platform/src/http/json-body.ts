@@ -1,5 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import express, { type Request, type RequestHandler } from 'express';
+import { isPlainJson } from './validate';
 
 export interface JsonBodyOptions {
   /** Largest body accepted (bytes or a size such as '512kb'). */
@@ -8,9 +9,8 @@ export interface JsonBodyOptions {
   type: string[];
 }
 
-// The one request shape read here; anything else (a charset parameter other than utf-8, another
+// The one request shape read here (isPlainJson); anything else (a charset other than utf-8, another
 // media type, Content-Encoding, chunked bodies, a body over the limit) goes to express.json.
-const PLAIN_JSON = /^application\/json(?:\s*;\s*charset="?utf-8"?)?\s*$/i;
 const DECIMAL = /^\d{1,15}$/;
 // body-parser's strict mode: after JSON whitespace, an object or an array.
 const FIRST_CHAR = /^[ \t\n\r]*([^ \t\n\r])/;
@@ -38,7 +38,7 @@ export function jsonBody(options: JsonBodyOptions): RequestHandler {
       headers['content-encoding'] !== undefined ||
       !DECIMAL.test(length) ||
       Number(length) > limit ||
-      !PLAIN_JSON.test(contentType)
+      !isPlainJson(contentType)
     ) {
       general(req, res, next);
       return;

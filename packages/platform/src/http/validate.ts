@@ -5,6 +5,15 @@ import { FieldError, HttpProblem, problemType, ValidationError } from './problem
 /** The media types the JSON body parser reads and JSON routes accept. */
 export const JSON_MEDIA_TYPES = ['application/json', 'application/*+json'];
 
+// `application/json`, bare or with a utf-8 charset, in a form type-is (media-typer) also parses:
+// no space before `;`, spaces (not tabs) around the parameter. What this accepts, type-is does.
+const PLAIN_JSON = /^application\/json(?:; *charset *= *(?:utf-8|"utf-8") *)?$/i;
+
+/** The common JSON Content-Type, recognised without type-is's parse (it runs on every request). */
+export function isPlainJson(contentType: string | undefined): boolean {
+  return contentType !== undefined && PLAIN_JSON.test(contentType);
+}
+
 export interface RequestSchemas<
   Body extends z.ZodTypeAny,
   Query extends z.ZodTypeAny,
@@ -72,7 +81,7 @@ export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
 /** Refuses (415) a request whose body is not JSON; a request without a body passes. */
 export function requireJson(): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {
-    if (!hasBody(req) || req.is(JSON_MEDIA_TYPES)) return next();
+    if (!hasBody(req) || isPlainJson(req.headers['content-type']) || req.is(JSON_MEDIA_TYPES)) return next();
     next(
       new HttpProblem(415, 'Unsupported media type', 'This endpoint accepts application/json bodies only', {
         type: problemType('unsupported-media-type'),

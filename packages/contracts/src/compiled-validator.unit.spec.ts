@@ -1,7 +1,7 @@
 import { eventTopicByName } from './catalog';
 import { RuleAction } from './topics/rules';
-import type { ZodTypeAny } from 'zod';
-import { compiledCheck, compiledSchemaCheck, type CompiledCheck } from './compiled-validator';
+import { z, type ZodTypeAny } from 'zod';
+import { compiledCheck, compiledSchemaCheck, UUID_PATTERN, type CompiledCheck } from './compiled-validator';
 import { topicValueSchema } from './json-schema';
 import { allExampleEnvelopes } from './spec-support/examples';
 import type { TopicDefinition } from './topic';
@@ -31,6 +31,10 @@ const REPLACEMENTS: Json[] = [
   '2026-01-01T00:00:00.123456789+05:30',
   '3F0C4D2E-8A61-4F7B-9C1E-2B7D5A9E4F10',
   '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f1',
+  '00000000-0000-0000-0000-000000000000',
+  '3f0c4d2e8a614f7b9c1e2b7d5a9e4f10',
+  '{3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10}',
+  '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f1g',
   'https://example.com/x',
   'not a url',
   'someone@example.com',
@@ -96,6 +100,38 @@ function compareWithZod(schema: ZodTypeAny, check: CompiledCheck, all: Json[]): 
   }
   return accepted;
 }
+
+describe('the uuid format', () => {
+  it('accepts exactly what zod .uuid() accepts', () => {
+    const hex = '0123456789abcdefABCDEF';
+    const candidates = [
+      '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10',
+      '019ab3c2-7d4e-7f00-8a1b-2c3d4e5f6a7b',
+      '3F0C4D2E-8A61-4F7B-9C1E-2B7D5A9E4F10',
+      '00000000-0000-0000-0000-000000000000',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff',
+      '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10\n',
+      ' 3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10',
+      '3f0c4d2e-8a61-4f7b-9c1e_2b7d5a9e4f10',
+      '3f0c4d2e8a614f7b9c1e2b7d5a9e4f10',
+      '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f1',
+      '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f100',
+      '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4fg0',
+      '',
+      // Every position given a character from around the hex ranges.
+      ...Array.from({ length: 36 }, (_, i) =>
+        ['/', ':', '@', 'G', '`', 'g', '-', hex[i % hex.length]!].map(
+          (c) =>
+            `${'3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10'.slice(0, i)}${c}${'3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10'.slice(i + 1)}`,
+        ),
+      ).flat(),
+    ];
+    const zodUuid = z.string().uuid();
+    const disagreements = candidates.filter((c) => UUID_PATTERN.test(c) !== zodUuid.safeParse(c).success);
+    expect(disagreements).toEqual([]);
+    expect(candidates.filter((c) => UUID_PATTERN.test(c)).length).toBeGreaterThan(5);
+  });
+});
 
 describe('compiled decode check', () => {
   const cases = allExampleEnvelopes();

@@ -82,4 +82,44 @@ describe('startHttpServer', () => {
       await server.close();
     }
   });
+
+  it("gives an express app's requests and responses its prototypes from birth, for every server of it", async () => {
+    const { app } = appWithSlowRoute();
+    const before = { request: app.request, response: app.response };
+    // A property the app's request prototype carries (as createHttpApp's accessors are carried).
+    Object.assign(app.request, { greeting: 'from the app' });
+    app.get('/who', (req, res) => {
+      res.json({
+        greeting: (req as unknown as { greeting?: string }).greeting,
+        app: req.app === app,
+        accepts: req.accepts('json'),
+      });
+    });
+    const servers = [await startHttpServer(app, 0, '127.0.0.1'), await startHttpServer(app, 0, '127.0.0.1')];
+    try {
+      for (const server of servers) {
+        const born: boolean[] = [];
+        // Runs before express sees the request: the prototypes are already the app's.
+        server.server.prependListener('request', (req, res) => {
+          born.push(
+            Object.getPrototypeOf(req) === app.request && Object.getPrototypeOf(res) === app.response,
+          );
+        });
+        const response = await fetch(`${server.url}/who`, {
+          headers: { accept: 'application/json' },
+        });
+        expect(await response.json()).toEqual({
+          greeting: 'from the app',
+          app: true,
+          accepts: 'json',
+        });
+        expect(born).toEqual([true]);
+      }
+      // The app's prototypes were replaced by equivalents: same parents, same properties.
+      expect(Object.getPrototypeOf(app.request)).toBe(Object.getPrototypeOf(before.request));
+      expect(Object.getPrototypeOf(app.response)).toBe(Object.getPrototypeOf(before.response));
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
 });

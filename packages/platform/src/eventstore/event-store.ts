@@ -1,17 +1,16 @@
-import { compiledSchemaCheck, eventTopicByName } from '@cmis/contracts';
 import type { Knex } from 'knex';
-import type { z } from 'zod';
 import type { Database } from '../db';
 import { isPgError, UNIQUE_VIOLATION } from '../db/pg-errors';
 import { evolveAll, type Evolver } from './decider';
+import { prepareAppend, type PreparedEvent } from './append-input';
 import { ConcurrencyError, DuplicateEventError, InvalidAppendError } from './errors';
+import { recentAppendsOf, type RecentAppends } from './recent';
 import {
-  AppendRequest,
+  type AppendRequest,
   type AppendResult,
   type EventMetadata,
   type ExpectedVersion,
   type Message,
-  type NewEvent,
   type StoredEvent,
   type StreamRef,
 } from './types';
@@ -64,7 +63,15 @@ type EventRow = {
   occurred_at: Date;
 };
 
-export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
+/**
+ * `recent` receives what each append stored, for the relay of the same database (see recent.ts);
+ * by default the one shared through `db`.
+ */
+export function createEventStore(
+  db: Pick<Database, 'schema'>,
+  options: { recent?: RecentAppends } = {},
+): EventStore {
+  const recent = options.recent ?? recentAppendsOf(db);
   const events = (trx: Knex.Transaction) => trx.withSchema(db.schema).table('events');
 
   async function currentVersion(trx: Knex.Transaction, stream: StreamRef): Promise<number> {
@@ -77,7 +84,7 @@ export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
 
   async function append(trx: Knex.Transaction, request: AppendRequest): Promise<AppendResult> {
     if (!trx.isTransaction) throw new InvalidAppendError(['append must run inside a transaction (withOrg)']);
-    const input = parseAppend(request);
+    const input = prepareAppend(request);
     const stream: StreamRef = { orgId: input.orgId, streamType: input.streamType, streamId: input.streamId };
 
     for (let attempt = 1; ; attempt++) {
@@ -89,6 +96,7 @@ export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
         const inserted = await trx.transaction((savepoint) =>
           insertEvents(savepoint, stream, current, input.events),
         );
+        remember(stream, input.events, inserted);
         return {
           nextVersion: current + input.events.length,
           positions: inserted.map((position) => BigInt(position)),
@@ -112,15 +120,28 @@ export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
     trx: Knex.Transaction,
     stream: StreamRef,
     current: number,
-    toInsert: ParsedAppend['events'],
+    toInsert: PreparedEvent[],
   ): Promise<string[]> {
-    const rows = toInsert.map(
-      (event, index) =>
-        `{"ord":${index + 1},"event_id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"data":${event.data},` +
-        `"metadata":${event.metadata},"topic":${JSON.stringify(event.topic ?? null)},` +
-        `"key":${JSON.stringify(event.key ?? (event.topic ? `${stream.orgId}:${stream.streamId}` : null))},` +
-        `"occurred_at":${JSON.stringify(event.occurredAt.toISOString())}}`,
-    );
+    // Types and topics repeat within an append: each is escaped once.
+    const quoted = new Map<string, string>();
+    const quote = (text: string) => {
+      let json = quoted.get(text);
+      if (json === undefined) {
+        json = JSON.stringify(text);
+        quoted.set(text, json);
+      }
+      return json;
+    };
+    let rows = '';
+    for (let i = 0; i < toInsert.length; i++) {
+      const event = toInsert[i]!;
+      // The id is a uuid and the time ISO 8601: neither needs escaping.
+      rows +=
+        `${i === 0 ? '' : ','}{"ord":${i + 1},"event_id":"${event.id}","type":${quote(event.type)},` +
+        `"data":${event.dataJson},"metadata":${event.metadataJson},` +
+        `"topic":${event.topic === undefined ? 'null' : quote(event.topic)},` +
+        `"key":${event.key === undefined ? 'null' : quote(event.key)},"occurred_at":"${event.occurredAt}"}`;
+    }
     const { rows: inserted } = await trx.raw<{ rows: Array<{ position: string }> }>(
       `insert into ??.events
          (org_id, stream_type, stream_id, stream_version, event_id, type, data, metadata, topic, key, occurred_at)
@@ -129,9 +150,31 @@ export function createEventStore(db: Pick<Database, 'schema'>): EventStore {
               topic text, key text, occurred_at timestamptz)
         order by x.ord
        returning position`,
-      [db.schema, stream.orgId, stream.streamType, stream.streamId, current, `[${rows.join(',')}]`],
+      [db.schema, stream.orgId, stream.streamType, stream.streamId, current, `[${rows}]`],
     );
     return inserted.map((row) => row.position);
+  }
+
+  /** Hands the relay what was stored under each position (it publishes catalog topics only). */
+  function remember(stream: StreamRef, appended: PreparedEvent[], positions: string[]) {
+    for (let i = 0; i < appended.length; i++) {
+      const { stored, topic, key } = appended[i]!;
+      if (stored === undefined || topic === undefined || key === undefined) continue;
+      recent.add(positions[i]!, {
+        orgId: stream.orgId,
+        streamId: stream.streamId,
+        eventId: appended[i]!.id,
+        type: appended[i]!.type,
+        data: stored.data,
+        topic,
+        key,
+        time: appended[i]!.occurredAt,
+        correlationId: stored.correlationId,
+        causationId: stored.causationId,
+        traceparent: stored.traceparent,
+        tracestate: stored.tracestate,
+      });
+    }
   }
 
   async function readStream<E extends Message = Message>(
@@ -168,72 +211,6 @@ function isAt(current: number, expected: ExpectedVersion): boolean {
   if (expected === 'any') return true;
   if (expected === 'no_stream') return current === 0;
   return current === expected;
-}
-
-type ParsedAppend = Omit<AppendRequest, 'events'> & {
-  events: Array<Omit<NewEvent, 'data' | 'metadata'> & { data: string; metadata: string }>;
-};
-
-function parseAppend(request: AppendRequest): ParsedAppend {
-  const parsed = AppendRequest.safeParse(request);
-  if (!parsed.success) {
-    throw new InvalidAppendError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-    );
-  }
-  // Serialized here: pg would turn a top-level array into a Postgres array, not JSON.
-  const events = parsed.data.events.map((event, index) => {
-    const data = toJson(contractData(event, index), `events.${index}.data`);
-    return { ...event, data, metadata: toJson(event.metadata, `events.${index}.metadata`) };
-  });
-  return { ...parsed.data, events };
-}
-
-/**
- * An event bound for a catalog topic must be one of that topic's event types with a valid payload:
- * bad input never reaches the table, and the relay publishes it without validating it again.
- * Other topics (a service's private ones) are not checked here.
- */
-function contractData(event: { type: string; data?: unknown; topic?: string }, index: number): unknown {
-  const contract = event.topic === undefined ? undefined : eventTopicByName(event.topic);
-  if (!contract) return event.data;
-  const schema = (contract.events as Record<string, z.ZodTypeAny>)[event.type];
-  if (!schema)
-    throw new InvalidAppendError([`events.${index}.type: ${event.type} is not an event of ${contract.name}`]);
-  const fast = compiledSchemaCheck(schema);
-  if (fast) {
-    // The compiled check (see contracts' compiled-validator) judges plain JSON, so it gets a
-    // copy: what it accepts is exactly what will be stored. Rejections are zod's to explain.
-    const copy = jsonCopy(event.data);
-    if (copy !== undefined && fast(copy)) return copy;
-  }
-  const parsed = schema.safeParse(event.data);
-  if (!parsed.success) {
-    throw new InvalidAppendError(
-      parsed.error.issues.map((issue) => `events.${index}.data.${issue.path.join('.')}: ${issue.message}`),
-    );
-  }
-  return parsed.data;
-}
-
-function jsonCopy(value: unknown): unknown {
-  try {
-    const json = JSON.stringify(value);
-    return json === undefined ? undefined : JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-}
-
-function toJson(value: unknown, path: string): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    throw new InvalidAppendError([`${path}: ${(error as Error).message}`]);
-  }
-  if (json === undefined) throw new InvalidAppendError([`${path}: not JSON`]);
-  return json;
 }
 
 function toStoredEvent<E extends Message>(row: EventRow): StoredEvent<E> {

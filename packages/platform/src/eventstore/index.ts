@@ -6,6 +6,8 @@ export type { AggregateResult, EventStore, ReadStreamOptions } from './event-sto
 export { handleCommand } from './handle-command';
 export type { HandleCommandOptions, HandleCommandResult } from './handle-command';
 export { eventStoreMigrations } from './migrations';
+export { createRecentAppends, recentAppendsOf, RECENT_APPENDS_CAPACITY } from './recent';
+export type { PublishableEvent, RecentAppends } from './recent';
 export { DeciderSpecification } from './spec';
 export type { GivenStep, ThenStep, WhenStep } from './spec';
 export { AppendRequest, EventMetadata, ExpectedVersion, NewEvent } from './types';

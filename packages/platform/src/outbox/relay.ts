@@ -10,6 +10,7 @@ import type { Knex } from 'knex';
 import { backoffDelay, sleep, type Bus, type OutgoingMessage } from '../bus';
 import { DEAD_LETTER_HEADERS } from '../bus';
 import { withSystem, type Database } from '../db';
+import { recentAppendsOf, type PublishableEvent, type RecentAppends } from '../eventstore';
 import { CARRIED_TRACEPARENT, CARRIED_TRACESTATE, contextFromHeaders } from '../telemetry';
 import { RELAY_LOCK_CLASS, RELAY_SHARDS } from './shards';
 
@@ -26,6 +27,8 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   onError?(error: unknown): void;
   onPublished?(count: number): void;
+  /** What this process's event store appended lately (see eventstore/recent.ts); default: db's. */
+  recent?: RecentAppends;
 }
 
 export interface OutboxRelay {
@@ -42,6 +45,7 @@ export interface OutboxRelay {
   depth(): Promise<number>;
 }
 
+/** An event row read back from the table: for a position not in the recent appends. */
 interface PendingRow {
   position: string;
   org_id: string;
@@ -55,15 +59,26 @@ interface PendingRow {
   occurred_at: Date;
 }
 
+/** A queued event taken for sending: its queue position and what to publish. */
+interface Taken {
+  position: string;
+  event: PublishableEvent;
+}
+
 /**
  * The outbox relay: the event store is the outbox. Unpublished events (outbox_pending) are
  * taken per shard (`FOR UPDATE SKIP LOCKED` under the shard's advisory lock), sent with the
  * bus's idempotent acks=all producer, and marked published (their queue rows deleted) in the
  * same transaction only after the broker acked. A crash between ack and mark republishes them: consumers deduplicate on event id.
  * Nothing selects by "position > last seen": positions are not commit order.
+ *
+ * What a taken position publishes comes from the recent appends of this process's event store
+ * when it is there (the row as it was inserted: no read back, no jsonb parse, no re-serializing
+ * of metadata), else from the events table. Either way only committed, queued positions go out.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { db, bus, codec, source } = options;
+  const recent = options.recent ?? recentAppendsOf(db);
   const concurrency = options.concurrency ?? 4;
   // The shards of a round are taken at once and sent together, each holding an owner connection
   // until then: with fewer connections than shards they would wait on each other forever.
@@ -92,28 +107,33 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     acked.catch(() => undefined); // observed by every shard transaction below
     // Each shard hands over the rows it took (none if it failed or found another replica there).
     const hands = shards.map(() => {
-      let give: (rows: PendingRow[]) => void = () => undefined;
-      const taken = new Promise<PendingRow[]>((resolve) => (give = resolve));
+      let give: (rows: Taken[]) => void = () => undefined;
+      const taken = new Promise<Taken[]>((resolve) => (give = resolve));
       return { taken, give };
     });
     const committed = shards.map((shard, i) =>
       withSystem(db.owner, async (trx) => {
-        let rows: PendingRow[] = [];
+        let rows: Taken[] = [];
         try {
           rows = await takeShard(trx, shard);
         } finally {
           hands[i]!.give(rows);
         }
-        if (rows.length === 0) return 0;
+        if (rows.length === 0) return [];
         await acked;
-        await trx.raw('delete from outbox_pending where position = any(?::bigint[])', [
-          rows.map((r) => r.position),
-        ]);
-        return rows.length;
-      }).catch((error: unknown) => {
-        hands[i]!.give([]);
-        throw error;
-      }),
+        const positions = rows.map((r) => r.position);
+        await trx.raw('delete from outbox_pending where position = any(?::bigint[])', [positions]);
+        return positions;
+      }).then(
+        (positions) => {
+          recent.forget(positions); // published and marked: never asked for again
+          return positions.length;
+        },
+        (error: unknown) => {
+          hands[i]!.give([]);
+          throw error;
+        },
+      ),
     );
     const rows = (await Promise.all(hands.map((h) => h.taken))).flat();
     try {
@@ -128,45 +148,61 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return outcomes.reduce((sum, o) => sum + (o.status === 'fulfilled' ? o.value : 0), 0);
   };
 
-  const takeShard = async (trx: Knex.Transaction, shard: number): Promise<PendingRow[]> => {
-    const lock = await trx.raw<{ rows: Array<{ ok: boolean }> }>(
-      'select pg_try_advisory_xact_lock(?, ?) as ok',
-      [RELAY_LOCK_CLASS, shard],
-    );
-    if (!lock.rows[0]?.ok) return []; // another replica owns this shard right now
-    const { rows } = await trx.raw<{ rows: PendingRow[] }>(
-      `select e.position, e.org_id, e.stream_id, e.event_id, e.type, e.data, e.metadata, e.topic, e.key, e.occurred_at
-         from outbox_pending p
-         join events e on e.position = p.position
-        where p.shard = ?
+  /**
+   * The shard's next queued positions, locked, if this replica gets the shard's lock: one
+   * statement (the lock is a one-time filter, tried before any row is read). Its snapshot may
+   * predate the lock, so it can still see rows a replica that just gave the shard up had deleted:
+   * locking such a row finds it deleted and skips it, so nothing goes out twice or out of order.
+   */
+  const takeShard = async (trx: Knex.Transaction, shard: number): Promise<Taken[]> => {
+    const { rows: queued } = await trx.raw<{ rows: Array<{ position: string }> }>(
+      `select p.position from outbox_pending p
+        where p.shard = ? and (select pg_try_advisory_xact_lock(?, ?))
         order by p.position
         limit ?
         for update of p skip locked`,
-      [shard, batchSize],
+      [shard, RELAY_LOCK_CLASS, shard, batchSize],
     );
-    return rows;
+    if (queued.length === 0) return [];
+    const taken: Taken[] = [];
+    let missing: string[] | undefined;
+    for (const { position } of queued) {
+      const event = recent.get(position);
+      if (event) taken.push({ position, event });
+      else (missing ??= []).push(position);
+    }
+    if (!missing) return taken;
+    const { rows } = await trx.raw<{ rows: PendingRow[] }>(
+      `select e.position, e.org_id, e.stream_id, e.event_id, e.type, e.data, e.metadata, e.topic, e.key, e.occurred_at
+         from events e where e.position = any(?::bigint[])`,
+      [missing],
+    );
+    for (const row of rows) taken.push({ position: row.position, event: publishableOf(row) });
+    // Back in queue order: the events of a key go out in the order they were appended.
+    return taken.sort((a, b) => comparePositions(a.position, b.position));
   };
 
-  const sendRows = async (rows: PendingRow[]) => {
+  const sendRows = async (rows: Taken[]) => {
     const batches = new Map<string, OutgoingMessage[]>();
     const spans: Span[] = [];
     const add = (topic: string, message: OutgoingMessage) => {
-      const list = batches.get(topic) ?? [];
+      let list = batches.get(topic);
+      if (!list) batches.set(topic, (list = []));
       list.push(message);
-      batches.set(topic, list);
     };
-    for (const row of rows) {
-      const span = trace.getTracer('cmis').startSpan(
-        `publish ${row.topic}`,
+    const tracer = trace.getTracer('cmis');
+    for (const { event } of rows) {
+      const span = tracer.startSpan(
+        `publish ${event.topic}`,
         {
           kind: SpanKind.PRODUCER,
           attributes: {
             'messaging.system': 'kafka',
-            'messaging.destination.name': row.topic,
-            'messaging.message.id': row.event_id,
+            'messaging.destination.name': event.topic,
+            'messaging.message.id': event.eventId,
           },
         },
-        contextFromHeaders(traceHeadersOf(row.metadata)),
+        contextFromHeaders(traceHeadersOf(event)),
       );
       spans.push(span);
       const headers: Record<string, string> = {};
@@ -177,19 +213,23 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       try {
         // The event store validated the payload against its catalog topic at append; the envelope
         // is built here from typed columns. Encoding need not validate them again.
-        const encoded = await codec.encode(row.topic, toEnvelope(row, source), { validated: true });
-        add(row.topic, { key: row.key, value: encoded.value, headers: { ...encoded.headers, ...headers } });
+        const encoded = await codec.encode(event.topic, toEnvelope(event, source), { validated: true });
+        add(event.topic, {
+          key: event.key,
+          value: encoded.value,
+          headers: Object.keys(headers).length > 0 ? { ...encoded.headers, ...headers } : encoded.headers,
+        });
       } catch (error) {
         // A registry that cannot be reached is transient: the round fails and is retried.
         if (!(error instanceof EncodeError || error instanceof UnknownTopicError)) throw error;
         // Stored but not publishable (fails its topic's schema): dead-letter it, don't block the shard.
-        add(`${row.topic}.dlq`, {
-          key: row.key,
-          value: Buffer.from(JSON.stringify(toEnvelope(row, source))),
+        add(`${event.topic}.dlq`, {
+          key: event.key,
+          value: Buffer.from(JSON.stringify(toEnvelope(event, source))),
           headers: {
             ...headers,
             [DEAD_LETTER_HEADERS.reason]: `outbox: ${(error as Error).message}`.slice(0, 4_000),
-            [DEAD_LETTER_HEADERS.topic]: row.topic,
+            [DEAD_LETTER_HEADERS.topic]: event.topic,
           },
         });
       }
@@ -290,28 +330,53 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
 }
 
-function traceHeadersOf(metadata: Record<string, unknown>): Record<string, string> {
+function traceHeadersOf(event: PublishableEvent): Record<string, string> {
   const headers: Record<string, string> = {};
-  if (typeof metadata.traceparent === 'string') headers.traceparent = metadata.traceparent;
-  if (typeof metadata.tracestate === 'string') headers.tracestate = metadata.tracestate;
+  if (event.traceparent !== undefined) headers.traceparent = event.traceparent;
+  if (event.tracestate !== undefined) headers.tracestate = event.tracestate;
   return headers;
 }
 
-/** The CloudEvents envelope of a stored event. */
-export function toEnvelope(row: PendingRow, source: string): EventEnvelope {
-  const prefix = `${row.org_id}:`;
-  const topic = eventTopicByName(row.topic);
+/** Positions are bigints as text: shorter is smaller, else compare the digits. */
+function comparePositions(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** What a row read back from the table publishes (as the append would have kept it). */
+function publishableOf(row: PendingRow): PublishableEvent {
+  const { correlationId, causationId, traceparent, tracestate } = row.metadata;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   return {
-    id: row.event_id,
-    source,
-    type: row.type,
-    specversion: '1.0',
-    time: new Date(row.occurred_at).toISOString(),
-    subject: (row.key.startsWith(prefix) && row.key.slice(prefix.length)) || row.stream_id,
     orgId: row.org_id,
-    schemaVersion: topic?.schemaVersion ?? 1,
-    correlationId: typeof row.metadata.correlationId === 'string' ? row.metadata.correlationId : row.event_id,
-    causationId: typeof row.metadata.causationId === 'string' ? row.metadata.causationId : null,
+    streamId: row.stream_id,
+    eventId: row.event_id,
+    type: row.type,
     data: row.data,
+    topic: row.topic,
+    key: row.key,
+    time: new Date(row.occurred_at).toISOString(),
+    correlationId: text(correlationId),
+    causationId: text(causationId),
+    traceparent: text(traceparent),
+    tracestate: text(tracestate),
+  };
+}
+
+/** The CloudEvents envelope of a stored event. */
+export function toEnvelope(event: PublishableEvent, source: string): EventEnvelope {
+  const prefix = `${event.orgId}:`;
+  const topic = eventTopicByName(event.topic);
+  return {
+    id: event.eventId,
+    source,
+    type: event.type,
+    specversion: '1.0',
+    time: event.time,
+    subject: (event.key.startsWith(prefix) && event.key.slice(prefix.length)) || event.streamId,
+    orgId: event.orgId,
+    schemaVersion: topic?.schemaVersion ?? 1,
+    correlationId: event.correlationId ?? event.eventId,
+    causationId: event.causationId ?? null,
+    data: event.data,
   };
 }

@@ -1,0 +1,75 @@
+/**
+ * An event the relay can publish as it is: what an append stored, kept in memory by the
+ * appending process so the relay need not read the row back from Postgres and parse it again.
+ */
+export interface PublishableEvent {
+  orgId: string;
+  streamId: string;
+  eventId: string;
+  type: string;
+  /** The payload exactly as stored (the event store's own copy; nobody changes it). */
+  data: unknown;
+  topic: string;
+  key: string;
+  /** occurred_at, ISO 8601. */
+  time: string;
+  correlationId?: string;
+  causationId?: string;
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/**
+ * The events this process appended lately, by position, for its outbox relay. Only an
+ * optimization: the relay still takes its work from outbox_pending (committed events only, under
+ * its locks) and reads from the events table every position it does not find here (after a
+ * restart, appended by another replica, evicted). Events are immutable, so a position's entry is
+ * its row. An entry of an append that rolled back is never asked for (its position never
+ * commits) and leaves with the oldest entries; published entries are dropped by the relay.
+ */
+export interface RecentAppends {
+  add(position: string, event: PublishableEvent): void;
+  get(position: string): PublishableEvent | undefined;
+  forget(positions: readonly string[]): void;
+  readonly size: number;
+}
+
+/** Enough for seconds of appends at thousands a second; a relay further behind reads the table. */
+export const RECENT_APPENDS_CAPACITY = 20_000;
+
+export function createRecentAppends(capacity = RECENT_APPENDS_CAPACITY): RecentAppends {
+  // A Map iterates in insertion order: the first keys are the oldest entries.
+  const entries = new Map<string, PublishableEvent>();
+  return {
+    add(position, event) {
+      entries.set(position, event);
+      if (entries.size > capacity) {
+        for (const oldest of entries.keys()) {
+          entries.delete(oldest);
+          if (entries.size <= capacity) break;
+        }
+      }
+    },
+    get: (position) => entries.get(position),
+    forget(positions) {
+      for (const position of positions) entries.delete(position);
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}
+
+// One per database (service schema): its event store adds, its relay reads. Keyed by the
+// Database object both are built with, so wiring them needs nothing more than that.
+const byDatabase = new WeakMap<object, RecentAppends>();
+
+/** The recent appends shared by the event store and the relay of one database. */
+export function recentAppendsOf(db: object): RecentAppends {
+  let recent = byDatabase.get(db);
+  if (!recent) {
+    recent = createRecentAppends();
+    byDatabase.set(db, recent);
+  }
+  return recent;
+}

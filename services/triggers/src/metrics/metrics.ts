@@ -3,7 +3,14 @@ import { entityMetricsTopic } from '@cmis/contracts';
 import { z } from 'zod';
 import type { FieldError } from '@cmis/platform';
 import { splitBatch, type SplitBatch } from '../shared/batch';
-import { EVENT_BYTES_LIMIT, issuesAt, jsonBytes, type IngestFact, type ParseResult } from '../shared/fact';
+import {
+  EVENT_BYTES_LIMIT,
+  issuesAt,
+  jsonBytes,
+  markValidated,
+  type IngestFact,
+  type ParseResult,
+} from '../shared/fact';
 import { parsedAt, TimestampNotAhead } from '../shared/timestamps';
 
 export const MAX_METRICS_PER_SNAPSHOT = 200;
@@ -45,9 +52,11 @@ export function parseSnapshot(raw: unknown, ctx: SnapshotContext, prefix = 'body
   if (!parsed.success) return { ok: false, errors: issuesAt(parsed.error, prefix) };
   const { entityType, entityId, metrics, timestamp, messageId } = parsed.data;
   const observedAt = timestamp ?? ctx.receivedAt.toISOString();
+  // The data is exactly the topic's payload (Snapshot is at least as strict as the catalog's
+  // EntityMetricsObserved, with the same output), so the publisher encodes it without a second parse.
   return {
     ok: true,
-    value: {
+    value: markValidated({
       topic: entityMetricsTopic.name,
       type: 'cmis.triggers.entity-metrics-observed',
       subject: `${entityType}:${entityId}`,
@@ -56,7 +65,7 @@ export function parseSnapshot(raw: unknown, ctx: SnapshotContext, prefix = 'body
         messageId ?? (timestamp ? `metrics:${entityType}:${entityId}:${observedAt}` : ctx.newMessageId()),
       time: observedAt,
       data: { entityType, entityId, metrics, observedAt },
-    },
+    }),
   };
 }
 

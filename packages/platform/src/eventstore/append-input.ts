@@ -1,6 +1,7 @@
 import { compiledSchemaCheck, eventTopicByName } from '@cmis/contracts';
 import type { z } from 'zod';
 import { InvalidAppendError } from './errors';
+import type { PublishableEvent } from './recent';
 import { AppendRequest, type ExpectedVersion } from './types';
 
 /** One event of an append as it will be stored: checked, its payload and metadata as JSON text. */
@@ -14,16 +15,10 @@ export interface PreparedEvent {
   dataJson: string;
   metadataJson: string;
   /**
-   * The payload as stored, for the relay to publish without reading it back (see recent.ts): a
-   * copy the store owns, kept only for catalog topics (the relay publishes nothing else unread).
+   * What the relay publishes for it without reading it back (see recent.ts), with the store's own
+   * copy of the payload; only for catalog topics (the relay publishes nothing else unread).
    */
-  stored?: {
-    data: unknown;
-    correlationId?: string;
-    causationId?: string;
-    traceparent?: string;
-    tracestate?: string;
-  };
+  publishable?: PublishableEvent;
 }
 
 export interface PreparedAppend {
@@ -52,21 +47,31 @@ export function prepareAppend(request: AppendRequest): PreparedAppend {
       metadataJson.set(event.metadata, meta);
     }
     const payload = contractData(event, index);
+    const topic = event.topic;
+    const key = event.key ?? (topic === undefined ? undefined : `${input.orgId}:${input.streamId}`);
+    const occurredAt = event.occurredAt.toISOString();
     const metadata = event.metadata;
     return {
       id: event.id,
       type: event.type,
-      topic: event.topic,
-      key: event.key ?? (event.topic === undefined ? undefined : `${input.orgId}:${input.streamId}`),
-      occurredAt: event.occurredAt.toISOString(),
+      topic,
+      key,
+      occurredAt,
       dataJson: payload.json,
       metadataJson: meta,
       // Kept for the relay only from a plain request: its metadata fields are what was stored.
-      stored:
-        payload.copy === undefined || !plain
+      publishable:
+        payload.copy === undefined || !plain || topic === undefined || key === undefined
           ? undefined
           : {
+              orgId: input.orgId,
+              streamId: input.streamId,
+              eventId: event.id,
+              type: event.type,
               data: payload.copy.value,
+              topic,
+              key,
+              time: occurredAt,
               correlationId: metadata.correlationId,
               causationId: metadata.causationId,
               traceparent: metadata.traceparent,

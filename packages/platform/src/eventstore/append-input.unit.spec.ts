@@ -131,20 +131,30 @@ describe('append input', () => {
     const data = { ...event.data, action: { ...event.data.action, note: 'dropped' }, extra: 'dropped' };
     const [prepared] = prepareAppend({ ...request, events: [{ ...event, data }] } as AppendRequest).events;
     expect(JSON.parse(prepared!.dataJson)).toEqual(event.data);
-    expect(prepared!.stored?.data).toEqual(event.data);
-    expect(prepared!.stored?.data).not.toBe(data);
+    expect(prepared!.publishable?.data).toEqual(event.data);
+    expect(prepared!.publishable?.data).not.toBe(data);
     expect(data.action.note).toBe('dropped'); // the caller's object is left as it was
     expect(prepared).toMatchObject({
       key: `${orgId}:lane#0`,
       occurredAt: '2026-01-01T00:00:00.000Z',
-      stored: { correlationId: 'corr', causationId: 'cause' },
+      publishable: {
+        orgId,
+        streamId: 'lane#0',
+        eventId: event.id,
+        type: event.type,
+        topic: event.topic,
+        key: `${orgId}:lane#0`,
+        time: '2026-01-01T00:00:00.000Z',
+        correlationId: 'corr',
+        causationId: 'cause',
+      },
     });
   });
 
   it('keeps nothing for the relay from a request only zod could judge', () => {
     const odd = { ...request, events: [{ ...event, occurredAt: new (class extends Date {})(0) }] };
     const [prepared] = prepareAppend(odd as AppendRequest).events;
-    expect(prepared!.stored).toBeUndefined();
+    expect(prepared!.publishable).toBeUndefined();
     expect(JSON.parse(prepared!.dataJson)).toEqual(event.data);
   });
 });

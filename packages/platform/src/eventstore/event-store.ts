@@ -96,7 +96,7 @@ export function createEventStore(
         const inserted = await trx.transaction((savepoint) =>
           insertEvents(savepoint, stream, current, input.events),
         );
-        remember(stream, input.events, inserted);
+        remember(input.events, inserted);
         return {
           nextVersion: current + input.events.length,
           positions: inserted.map((position) => BigInt(position)),
@@ -156,24 +156,10 @@ export function createEventStore(
   }
 
   /** Hands the relay what was stored under each position (it publishes catalog topics only). */
-  function remember(stream: StreamRef, appended: PreparedEvent[], positions: string[]) {
+  function remember(appended: PreparedEvent[], positions: string[]) {
     for (let i = 0; i < appended.length; i++) {
-      const { stored, topic, key } = appended[i]!;
-      if (stored === undefined || topic === undefined || key === undefined) continue;
-      recent.add(positions[i]!, {
-        orgId: stream.orgId,
-        streamId: stream.streamId,
-        eventId: appended[i]!.id,
-        type: appended[i]!.type,
-        data: stored.data,
-        topic,
-        key,
-        time: appended[i]!.occurredAt,
-        correlationId: stored.correlationId,
-        causationId: stored.causationId,
-        traceparent: stored.traceparent,
-        tracestate: stored.tracestate,
-      });
+      const publishable = appended[i]!.publishable;
+      if (publishable) recent.add(positions[i]!, publishable);
     }
   }
 

@@ -3,7 +3,7 @@ import { createCodec, userActionsTopic } from '@cmis/contracts';
 import { testEnv, throwawayOrg, uniqueName, uniqueSchema, until } from '@cmis/testkit';
 import { createKafkaBus, type Bus, type Subscription } from '../bus';
 import { createDatabase, tenantTable, withOrg, withSystem, type Database } from '../db';
-import { createEventStore } from '../eventstore';
+import { createEventStore, createRecentAppends } from '../eventstore';
 import { startInbox } from '../inbox';
 import { platformMigrations } from '../runtime';
 import { createOutboxRelay } from './relay';
@@ -154,8 +154,10 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
     await appendStreams(orgId, contacts, 200);
 
     subs.push(await startProjection(orgId, uniqueName('projection')));
-    const replicas = [0, 1].map(() =>
-      createOutboxRelay({ db, bus, codec, source: '/cmis/test', batchSize: 300 }),
+    // The second replica is as if in another process: it holds none of the appends in memory and
+    // reads every event it takes from the table; the first publishes from the appending store's.
+    const replicas = [undefined, createRecentAppends()].map((recent) =>
+      createOutboxRelay({ db, bus, codec, source: '/cmis/test', batchSize: 300, recent }),
     );
     await Promise.all(replicas.map((r) => r.flush()));
 
@@ -167,6 +169,54 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
       expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i));
     }
     expect(await replicas[0]!.depth()).toBe(0);
+  });
+
+  it('publishes the same envelope whether the event is held in memory or read back from the table', async () => {
+    const { orgId } = throwawayOrg();
+    const metadata = {
+      correlationId: 'corr-1',
+      causationId: 'cause-1',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    };
+    const append = (streamId: string, key?: string) =>
+      withOrg(db.app, orgId, (trx) =>
+        store().append(trx, {
+          orgId,
+          streamType: 'contact',
+          streamId,
+          expectedVersion: 'any',
+          events: [{ ...tracked('same', 1), metadata, ...(key ? { key } : {}) }],
+        }),
+      );
+    const publishedBy = async (recent?: ReturnType<typeof createRecentAppends>) => {
+      const sent: Array<{ key: string; value: Buffer; headers: Record<string, unknown> }> = [];
+      const capturing: Bus = {
+        ...bus,
+        publishBatch: async (batches) => {
+          for (const b of batches) for (const m of b.messages) sent.push(m as (typeof sent)[number]);
+        },
+      };
+      await createOutboxRelay({ db, bus: capturing, codec, source: '/cmis/test', recent }).flush();
+      const mine = sent.filter((m) => m.key.startsWith(`${orgId}:`));
+      return Promise.all(
+        mine.map((m) => codec.decode(topic, { value: m.value, headers: m.headers as never })),
+      );
+    };
+
+    await append('from-table', `${orgId}:subject-1`);
+    const [fromTable] = await publishedBy(createRecentAppends());
+    await append('from-memory', `${orgId}:subject-1`);
+    const [fromMemory] = await publishedBy();
+
+    expect(fromTable).toMatchObject({
+      subject: 'subject-1',
+      correlationId: 'corr-1',
+      causationId: 'cause-1',
+    });
+    const { id: tableId, ...table } = fromTable!;
+    const { id: memoryId, ...memory } = fromMemory!;
+    expect(tableId).not.toBe(memoryId);
+    expect({ ...memory, time: table.time }).toEqual(table);
   });
 
   it('republishes after a crash between publish and mark, and the inbox applies the event once', async () => {

@@ -241,13 +241,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   };
 
-  /** Shards with queued events, from the index alone: an idle relay costs one query a poll. */
+  /**
+   * Shards with queued events, from the index alone: an idle relay costs one query a poll (a
+   * single read, outside any transaction: it decides nothing, the shard's lock does).
+   */
   const busyShards = async (): Promise<number[]> => {
-    const { rows } = await withSystem(db.owner, (trx) =>
-      trx.raw<{ rows: Array<{ shard: number }> }>(
-        `select s.shard from generate_series(0, ${RELAY_SHARDS - 1}) as s(shard)
-          where exists (select 1 from outbox_pending p where p.shard = s.shard)`,
-      ),
+    const { rows } = await db.owner.raw<{ rows: Array<{ shard: number }> }>(
+      `select s.shard from generate_series(0, ${RELAY_SHARDS - 1}) as s(shard)
+        where exists (select 1 from outbox_pending p where p.shard = s.shard)`,
     );
     return rows.map((r) => r.shard);
   };

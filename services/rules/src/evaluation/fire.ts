@@ -63,6 +63,9 @@ interface Claim {
 
 type Pending = Decision | { kind: 'claim'; claim: Claim };
 
+// Shared by every verdict that fires without Redis (decisions are never changed).
+const FIRE: Decision = { kind: 'fire' };
+
 /** A rule_evaluations row as sent to the insert (one JSON array; `ord` keeps their order). */
 interface EvaluationRow {
   ord: number;
@@ -120,7 +123,7 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
         if (c.cooldownKey !== undefined && !cooling[i]) {
           c.decision = { kind: 'suppressed', reason: `in cooldown (${c.cooldownSeconds}s)` };
         } else if (c.maxExecutionsPerHour !== undefined) windowed.push(c);
-        else c.decision = { kind: 'fire' };
+        else c.decision = FIRE;
       });
       const windows = await Promise.all(
         windowed.map((c) =>
@@ -130,7 +133,7 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
       const releases: Array<Promise<unknown>> = [];
       windowed.forEach((c, i) => {
         if (windows[i]!.allowed) {
-          c.decision = { kind: 'fire' };
+          c.decision = FIRE;
           return;
         }
         if (c.cooldownKey !== undefined) {
@@ -168,8 +171,8 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
           verdicts.map((verdict): Pending => {
             if (verdict.outcome === 'missing') return { kind: 'missing', missing: verdict.missing };
             const def = verdict.rule.definition;
-            if (def.status === 'dry_run') return { kind: 'fire' };
-            if (def.cooldownSeconds <= 0 && def.maxExecutionsPerHour === undefined) return { kind: 'fire' };
+            if (def.status === 'dry_run') return FIRE;
+            if (def.cooldownSeconds <= 0 && def.maxExecutionsPerHour === undefined) return FIRE;
             const claim: Claim = {
               orgId,
               ruleId: verdict.rule.ruleId,
@@ -213,12 +216,14 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
       const traceHeaders = rt.eventMetadata();
       const fieldsOf = matchedFieldsMemo();
       const events: NewEvent[] = [];
-      for (const [w, { cause, target, ctx, verdicts }] of work.entries()) {
+      for (let w = 0; w < work.length; w++) {
+        const { cause, target, ctx, verdicts } = work[w]!;
         const at = now();
         const atText = at.toISOString();
         const metadata = { ...traceHeaders, correlationId: cause.correlationId, causationId: cause.id };
         const key = `${orgId}:${target.subject}`;
-        for (const [v, verdict] of verdicts.entries()) {
+        for (let v = 0; v < verdicts.length; v++) {
+          const verdict = verdicts[v]!;
           const decision = decisionOf(pending[w]![v]!);
           const { rule } = verdict;
           const def = rule.definition;

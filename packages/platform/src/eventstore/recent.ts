@@ -38,17 +38,19 @@ export interface RecentAppends {
 export const RECENT_APPENDS_CAPACITY = 20_000;
 
 export function createRecentAppends(capacity = RECENT_APPENDS_CAPACITY): RecentAppends {
-  // A Map iterates in insertion order: the first keys are the oldest entries.
   const entries = new Map<string, PublishableEvent>();
+  // The positions in the order added, in a ring: the slot a new one takes holds the oldest, which
+  // leaves (a no-op once published). Evicting through the Map's own order would walk over the
+  // holes its deletions leave, for every eviction.
+  const ring: Array<string | undefined> = new Array<string | undefined>(capacity);
+  let next = 0;
   return {
     add(position, event) {
+      const oldest = ring[next];
+      if (oldest !== undefined) entries.delete(oldest);
+      ring[next] = position;
+      next = next + 1 === capacity ? 0 : next + 1;
       entries.set(position, event);
-      if (entries.size > capacity) {
-        for (const oldest of entries.keys()) {
-          entries.delete(oldest);
-          if (entries.size <= capacity) break;
-        }
-      }
     },
     get: (position) => entries.get(position),
     forget(positions) {

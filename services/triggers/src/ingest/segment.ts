@@ -1,6 +1,6 @@
 // Pure: Segment HTTP Tracking API calls -> facts on CMIS topics. No I/O; time and ids come in.
 import { contactsTopic, userActionsTopic } from '@cmis/contracts';
-import { datetimeRegex, z } from 'zod';
+import { z } from 'zod';
 import {
   EVENT_BYTES_LIMIT,
   issuesAt,
@@ -9,7 +9,7 @@ import {
   type IngestFact,
   type ParseResult,
 } from '../shared/fact';
-import { DAY_MS, parsedAt, TimestampNotAhead } from '../shared/timestamps';
+import { fastTimestamp, parsedAt, TimestampNotAhead, UNSURE, type Unsure } from '../shared/timestamps';
 
 export const CALL_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type CallType = (typeof CALL_TYPES)[number];
@@ -78,11 +78,6 @@ type Call = {
 // value it is not sure of (a wrong type, a bound crossed, a missing field) returns undefined and
 // the call goes through zod, which then names the field at fault. segment-fast-path.unit.spec.ts holds
 // both paths to the same output.
-const UNSURE = Symbol('unsure');
-type Unsure = typeof UNSURE;
-// zod's own regex for .datetime({ offset: true }) (precision unset, not local), built once.
-const DATETIME = datetimeRegex({ precision: null, offset: true, local: false });
-
 function fastId(value: unknown, max = 256): string | undefined | Unsure {
   if (value === undefined || value === null) return undefined;
   return typeof value === 'string' && value.length >= 1 && value.length <= max ? value : UNSURE;
@@ -96,14 +91,6 @@ function fastObject(value: unknown): Record<string, unknown> | undefined | Unsur
   return Object.prototype.hasOwnProperty.call(value, '__proto__')
     ? UNSURE
     : (value as Record<string, unknown>);
-}
-
-function fastTimestamp(value: unknown, receivedAt: Date): string | undefined | Unsure {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || !DATETIME.test(value)) return UNSURE;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms) || ms > receivedAt.getTime() + DAY_MS) return UNSURE;
-  return new Date(ms).toISOString();
 }
 
 function fastCall(callType: CallType, raw: unknown, receivedAt: Date): Call | undefined {

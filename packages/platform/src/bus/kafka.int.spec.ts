@@ -87,3 +87,24 @@ describe('kafka bus: prepare', () => {
     }
   });
 });
+
+describe('kafka bus: idle', () => {
+  it('arms no timer loop while idle (kafkajs patched: it re-armed a 1 ms timer per connection forever)', async () => {
+    const bus = createKafkaBus({ brokers: testEnv().kafkaBrokers!, clientId: uniqueName('idle') });
+    const topic = uniqueName('idle');
+    try {
+      await bus.ensureTopics([{ topic, numPartitions: 1 }]);
+      await bus.publish(topic, [{ key: 'org-1:a', value: Buffer.from('x') }]); // producer connected
+      await new Promise((r) => setTimeout(r, 200));
+      const timers = jest.spyOn(global, 'setTimeout');
+      await new Promise((r) => setImmediate(r));
+      const before = timers.mock.calls.length;
+      await new Promise((r) => setTimeout(r, 500)); // counted once itself
+      // Unpatched, two idle connections (producer and admin) armed ~1,000 timers in 500 ms.
+      expect(timers.mock.calls.length - before).toBeLessThan(20);
+      timers.mockRestore();
+    } finally {
+      await bus.close();
+    }
+  });
+});

@@ -38,29 +38,36 @@ export interface RecentAppends {
 export const RECENT_APPENDS_CAPACITY = 20_000;
 
 export function createRecentAppends(capacity = RECENT_APPENDS_CAPACITY): RecentAppends {
-  const entries = new Map<string, PublishableEvent>();
+  const entries = new Map<number | string, PublishableEvent>();
   // The positions in the order added, in a ring: the slot a new one takes holds the oldest, which
   // leaves (a no-op once published). Evicting through the Map's own order would walk over the
   // holes its deletions leave, for every eviction.
-  const ring: Array<string | undefined> = new Array<string | undefined>(capacity);
+  const ring: Array<number | string | undefined> = new Array<number | string | undefined>(capacity);
   let next = 0;
   return {
     add(position, event) {
+      const key = keyOf(position);
       const oldest = ring[next];
       if (oldest !== undefined) entries.delete(oldest);
-      ring[next] = position;
+      ring[next] = key;
       next = next + 1 === capacity ? 0 : next + 1;
-      entries.set(position, event);
+      entries.set(key, event);
     },
-    get: (position) => entries.get(position),
+    get: (position) => entries.get(keyOf(position)),
     forget(positions) {
-      for (const position of positions) entries.delete(position);
+      for (const position of positions) entries.delete(keyOf(position));
     },
     get size() {
       return entries.size;
     },
   };
 }
+
+/**
+ * Positions (bigints as text, each a fresh string from pg) hash and compare faster as numbers;
+ * exact up to 15 digits, beyond which the text itself is the key.
+ */
+const keyOf = (position: string): number | string => (position.length <= 15 ? Number(position) : position);
 
 // One per database (service schema): its event store adds, its relay reads. Keyed by the
 // Database object both are built with, so wiring them needs nothing more than that.

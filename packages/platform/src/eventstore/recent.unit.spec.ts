@@ -36,6 +36,17 @@ describe('recent appends', () => {
     ]);
   });
 
+  it('tells positions apart however long they are', () => {
+    const recent = createRecentAppends(10);
+    recent.add('9007199254740993', event('long'));
+    recent.add('9007199254740992', event('longer by one less'));
+    recent.add('10', event('short'));
+    expect(recent.get('9007199254740993')?.eventId).toBe('long');
+    expect(recent.get('9007199254740992')?.eventId).toBe('longer by one less');
+    expect(recent.get('1')).toBeUndefined();
+    expect(recent.get('10')?.eventId).toBe('short');
+  });
+
   it('counts forgotten entries out of its capacity', () => {
     const recent = createRecentAppends(2);
     recent.add('1', event('a'));

@@ -20,9 +20,13 @@ export interface OutboxRelayOptions {
   codec: Pick<Codec, 'encode'>;
   /** CloudEvents source of everything this service publishes, e.g. `/cmis/rules`. */
   source: string;
+  /** Most events taken from one shard in a round. */
   batchSize?: number;
-  /** Shards taken at once and sent in one produce request (each holds an owner connection). */
-  concurrency?: number;
+  /**
+   * Most shards one round takes (default: all). A round is one transaction on one connection;
+   * with several replicas, fewer shards per round leave the others more to take at once.
+   */
+  shardsPerRound?: number;
   /** How often an idle relay looks for work; `wake()` runs it at once after an append. */
   pollIntervalMs?: number;
   onError?(error: unknown): void;
@@ -59,6 +63,12 @@ interface PendingRow {
   occurred_at: Date;
 }
 
+/**
+ * Key and value bytes per produce request (keys counted at UTF-8's worst case): any one
+ * partition's share stays under the broker's default message.max.bytes (1 MiB).
+ */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
 /** A queued event taken for sending: its queue position and what to publish. */
 interface Taken {
   position: string;
@@ -67,9 +77,9 @@ interface Taken {
 
 /**
  * The outbox relay: the event store is the outbox. Unpublished events (outbox_pending) are
- * taken per shard (`FOR UPDATE SKIP LOCKED` under the shard's advisory lock), sent with the
- * bus's idempotent acks=all producer, and marked published (their queue rows deleted) in the
- * same transaction only after the broker acked. A crash between ack and mark republishes them: consumers deduplicate on event id.
+ * taken by shard (`FOR UPDATE SKIP LOCKED` under each shard's advisory lock; every shard a round
+ * can lock in one transaction), sent with the bus's idempotent acks=all producer, and marked
+ * published (their queue rows deleted) in the same transaction only after the broker acked. A crash between ack and mark republishes them: consumers deduplicate on event id.
  * Nothing selects by "position > last seen": positions are not commit order.
  *
  * What a taken position publishes comes from the recent appends of this process's event store
@@ -79,15 +89,9 @@ interface Taken {
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { db, bus, codec, source } = options;
   const recent = options.recent ?? recentAppendsOf(db);
-  const concurrency = options.concurrency ?? 4;
-  // The shards of a round are taken at once and sent together, each holding an owner connection
-  // until then: with fewer connections than shards they would wait on each other forever.
-  const ownerPool = (db.owner.client as { config?: { pool?: { max?: number } } }).config?.pool?.max;
-  if (ownerPool !== undefined && concurrency >= ownerPool) {
-    throw new Error(
-      `outbox relay concurrency ${concurrency} needs an owner pool of at least ${concurrency + 1} ` +
-        `connections (ownerPoolMax is ${ownerPool}): each shard taken holds one until the round is sent`,
-    );
+  const shardsPerRound = options.shardsPerRound ?? RELAY_SHARDS;
+  if (!Number.isInteger(shardsPerRound) || shardsPerRound < 1) {
+    throw new Error(`outbox relay shardsPerRound must be a positive integer, got ${shardsPerRound}`);
   }
   const batchSize = options.batchSize ?? 500;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
@@ -97,71 +101,43 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let woken = false;
 
   /**
-   * Takes the next events of several shards, each in its own transaction holding the shard's
-   * lock and its queue rows, sends them all in one produce request, then lets every shard
-   * transaction delete its rows and commit. A failed send rolls every one of them back.
+   * One round, one transaction: the shards of `shards` this replica can lock right now (up to
+   * shardsPerRound) and their next queued positions, sent in one produce request, then their
+   * queue rows deleted and the transaction committed. A failed send rolls it all back.
    */
-  const publishShards = async (shards: number[]): Promise<number> => {
-    let settle: (error?: unknown) => void = () => undefined;
-    const acked = new Promise<void>((resolve, reject) => (settle = (e) => (e ? reject(e) : resolve())));
-    acked.catch(() => undefined); // observed by every shard transaction below
-    // Each shard hands over the rows it took (none if it failed or found another replica there).
-    const hands = shards.map(() => {
-      let give: (rows: Taken[]) => void = () => undefined;
-      const taken = new Promise<Taken[]>((resolve) => (give = resolve));
-      return { taken, give };
+  const publishRound = async (shards: number[]): Promise<number> => {
+    const positions = await withSystem(db.owner, async (trx) => {
+      const taken = await take(trx, shards);
+      if (taken.length === 0) return [];
+      await sendRows(taken);
+      const published = taken.map((t) => t.position);
+      await trx.raw('delete from outbox_pending where position = any(?::bigint[])', [published]);
+      return published;
     });
-    const committed = shards.map((shard, i) =>
-      withSystem(db.owner, async (trx) => {
-        let rows: Taken[] = [];
-        try {
-          rows = await takeShard(trx, shard);
-        } finally {
-          hands[i]!.give(rows);
-        }
-        if (rows.length === 0) return [];
-        await acked;
-        const positions = rows.map((r) => r.position);
-        await trx.raw('delete from outbox_pending where position = any(?::bigint[])', [positions]);
-        return positions;
-      }).then(
-        (positions) => {
-          recent.forget(positions); // published and marked: never asked for again
-          return positions.length;
-        },
-        (error: unknown) => {
-          hands[i]!.give([]);
-          throw error;
-        },
-      ),
-    );
-    const rows = (await Promise.all(hands.map((h) => h.taken))).flat();
-    try {
-      if (rows.length > 0) await sendRows(rows);
-      settle();
-    } catch (error) {
-      settle(error);
-    }
-    const outcomes = await Promise.allSettled(committed);
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed) throw failed.reason;
-    return outcomes.reduce((sum, o) => sum + (o.status === 'fulfilled' ? o.value : 0), 0);
+    recent.forget(positions); // published and marked: never asked for again
+    return positions.length;
   };
 
   /**
-   * The shard's next queued positions, locked, if this replica gets the shard's lock: one
-   * statement (the lock is a one-time filter, tried before any row is read). Its snapshot may
-   * predate the lock, so it can still see rows a replica that just gave the shard up had deleted:
-   * locking such a row finds it deleted and skips it, so nothing goes out twice or out of order.
+   * The shards' next queued positions, locked, for the shards whose lock this replica gets: one
+   * statement (each lock is tried once, in the order given, until shardsPerRound are held). Its
+   * snapshot may predate a lock, so it can still see rows a replica that just gave the shard up
+   * had deleted: locking such a row finds it deleted and skips it, so nothing goes out twice or
+   * out of order.
    */
-  const takeShard = async (trx: Knex.Transaction, shard: number): Promise<Taken[]> => {
+  const take = async (trx: Knex.Transaction, shards: number[]): Promise<Taken[]> => {
     const { rows: queued } = await trx.raw<{ rows: Array<{ position: string }> }>(
-      `select p.position from outbox_pending p
-        where p.shard = ? and (select pg_try_advisory_xact_lock(?, ?))
-        order by p.position
-        limit ?
-        for update of p skip locked`,
-      [shard, RELAY_LOCK_CLASS, shard, batchSize],
+      `select q.position
+         from (select s.shard from unnest(?::int[]) as s(shard)
+                where pg_try_advisory_xact_lock(?, s.shard)
+                limit ?) mine
+        cross join lateral (
+          select p.position from outbox_pending p
+           where p.shard = mine.shard
+           order by p.position
+           limit ?
+           for update of p skip locked) q`,
+      [shards, RELAY_LOCK_CLASS, shardsPerRound, batchSize],
     );
     if (queued.length === 0) return [];
     const taken: Taken[] = [];
@@ -171,21 +147,32 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (event) taken.push({ position, event });
       else (missing ??= []).push(position);
     }
-    if (!missing) return taken;
-    const { rows } = await trx.raw<{ rows: PendingRow[] }>(
-      `select e.position, e.org_id, e.stream_id, e.event_id, e.type, e.data, e.metadata, e.topic, e.key, e.occurred_at
-         from events e where e.position = any(?::bigint[])`,
-      [missing],
-    );
-    for (const row of rows) taken.push({ position: row.position, event: publishableOf(row) });
-    // Back in queue order: the events of a key go out in the order they were appended.
+    if (missing) {
+      const { rows } = await trx.raw<{ rows: PendingRow[] }>(
+        `select e.position, e.org_id, e.stream_id, e.event_id, e.type, e.data, e.metadata, e.topic, e.key, e.occurred_at
+           from events e where e.position = any(?::bigint[])`,
+        [missing],
+      );
+      for (const row of rows) taken.push({ position: row.position, event: publishableOf(row) });
+    }
+    // In queue order: the events of a key go out in the order they were appended.
     return taken.sort((a, b) => comparePositions(a.position, b.position));
   };
 
   const sendRows = async (rows: Taken[]) => {
-    const batches = new Map<string, OutgoingMessage[]>();
+    // Requests in order, each under the broker's size limits: a key's events in one request or,
+    // when a round is bigger, over several, one after the other.
+    const requests: Array<Map<string, OutgoingMessage[]>> = [new Map()];
+    let requestBytes = 0;
     const spans: Span[] = [];
     const add = (topic: string, message: OutgoingMessage) => {
+      const bytes = message.key.length * 3 + message.value.length;
+      if (requestBytes > 0 && requestBytes + bytes > MAX_REQUEST_BYTES) {
+        requests.push(new Map());
+        requestBytes = 0;
+      }
+      requestBytes += bytes;
+      const batches = requests[requests.length - 1]!;
       let list = batches.get(topic);
       if (!list) batches.set(topic, (list = []));
       list.push(message);
@@ -235,7 +222,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
     }
     try {
-      await bus.publishBatch([...batches].map(([topic, messages]) => ({ topic, messages })));
+      for (const batches of requests) {
+        await bus.publishBatch([...batches].map(([topic, messages]) => ({ topic, messages })));
+      }
     } finally {
       for (const span of spans) span.end();
     }
@@ -254,13 +243,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
 
   const runOnce = async () => {
-    const order = (await busyShards()).sort(() => Math.random() - 0.5);
-    let published = 0;
-    for (let i = 0; i < order.length; i += concurrency) {
-      // Not `published += await …`: that reads `published` before awaiting.
-      const count = await publishShards(order.slice(i, i + concurrency));
-      published += count;
-    }
+    // A random order of the busy shards: replicas try their locks in different orders.
+    const busy = (await busyShards()).sort(() => Math.random() - 0.5);
+    const published = busy.length > 0 ? await publishRound(busy) : 0;
     if (published > 0) options.onPublished?.(published);
     return published;
   };

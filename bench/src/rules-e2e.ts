@@ -8,6 +8,7 @@ import { BENCH_ADMIN_TOKEN, pollUntil, startServiceProcess } from './service-pro
 // Events per second; the env override is for finding where the pipeline saturates.
 const RATE = Number(process.env.BENCH_RULES_E2E_RATE ?? 5_000);
 const SECONDS = 10;
+const REFERENCE_SECONDS = 5;
 const WARMUP_SECONDS = 2;
 const TICK_MS = 10;
 const PER_TICK = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
@@ -36,8 +37,9 @@ function percentile(sorted: number[], p: number): number {
 /**
  * Event → action-requested latency at 5,000 metrics snapshots/s: POST /v1/metrics on triggers,
  * Kafka, the rules service (its own process) evaluating a CPA rule, its outbox, Kafka again, a
- * plain kafkajs reader. Reference: the same snapshots' latency to cmis.triggers.entity-metrics.v1
- * (ingest alone), measured in the same run.
+ * plain kafkajs reader. Reference: snapshots' latency to cmis.triggers.entity-metrics.v1 (ingest
+ * alone) at the same rate, measured in the same run in a phase of its own before the measured one
+ * (BENCH_RULES_E2E_DUMP keeps that reader on, for per-snapshot times of every leg).
  */
 export const rulesE2eBench: Benchmark = {
   name: 'rules-e2e',
@@ -86,6 +88,7 @@ export const rulesE2eBench: Benchmark = {
         'rule',
       );
 
+      // Snapshot ids: `r-` the reference phase, `m-` the measured phase, `w-` warm-ups.
       const sentAt = new Map<string, number>();
       const actionLatency: number[] = [];
       const ingestLatency: number[] = [];
@@ -94,6 +97,8 @@ export const rulesE2eBench: Benchmark = {
       const ingestedAt = new Map<string, number>();
       const actedAt = new Map<string, number>();
       const firedAt = new Map<string, number>();
+      let referenceActions = 0;
+      const dump = process.env.BENCH_RULES_E2E_DUMP;
       // The readers are the measuring stick, not the system under test: batches, and for actions
       // only the fields needed (the envelope's JSON after the registry's 5-byte header), so the
       // bench process does not take CPU from the services on this 2-core machine.
@@ -119,67 +124,85 @@ export const rulesE2eBench: Benchmark = {
         });
         // Wait for the group to own its partitions before anything is sent.
         await new Promise((r) => setTimeout(r, 3_000));
+        return consumer;
       };
       await read(ruleActionsTopic.name, (_k, value) => {
         const envelope = JSON.parse((value[0] === 0 ? value.subarray(5) : value).toString()) as {
           time: string;
           data: ActionRequested;
         };
-        const action = envelope.data.action as { campaignId: string };
-        const t = sentAt.get(action.campaignId);
+        const { campaignId } = envelope.data.action as { campaignId: string };
+        if (campaignId.startsWith('r-')) referenceActions += 1;
+        const t = campaignId.startsWith('m-') ? sentAt.get(campaignId) : undefined;
         if (t !== undefined) {
           const now = Date.now();
           actionLatency.push(now - t);
-          actedAt.set(action.campaignId, now);
-          firedAt.set(action.campaignId, Date.parse(envelope.time));
+          actedAt.set(campaignId, now);
+          firedAt.set(campaignId, Date.parse(envelope.time));
         }
       });
-      await read(entityMetricsTopic.name, (k) => {
+      const metricsReader = await read(entityMetricsTopic.name, (k) => {
         const id = k.slice(k.lastIndexOf(':') + 1);
         const t = sentAt.get(id);
         if (t !== undefined) {
           const now = Date.now();
-          ingestLatency.push(now - t);
+          if (id.startsWith('r-')) ingestLatency.push(now - t);
           ingestedAt.set(id, now);
         }
       });
 
       const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
-      const ticks = ((SECONDS + WARMUP_SECONDS) * 1000) / TICK_MS;
-      const warmupTicks = (WARMUP_SECONDS * 1000) / TICK_MS;
-      const cpuAtStart = { triggers: triggers.cpuSeconds(), rules: rules.cpuSeconds() };
-      const started = Date.now();
-      const inFlight: Array<Promise<unknown>> = [];
       let failed = 0;
       const responseMs: number[] = [];
-      for (let tick = 0; tick < ticks; tick++) {
-        const due = started + tick * TICK_MS;
-        const wait = due - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const batch = Array.from({ length: PER_TICK }, (_, i) => {
-          const id = `${tick < warmupTicks ? 'w' : 'm'}-${tick}-${i}`;
-          return { entityType: 'campaign', entityId: id, metrics: { cpa: 60, spend: 600 } };
-        });
-        const now = Date.now();
-        if (tick >= warmupTicks) for (const b of batch) sentAt.set(b.entityId, now);
-        inFlight.push(
-          post(`${triggers.url}/v1/metrics`, auth, { batch }).then(
-            (r) => {
-              responseMs.push(Date.now() - now);
-              if (r.status !== 200) failed += PER_TICK;
-              return r.arrayBuffer();
-            },
-            () => (failed += PER_TICK),
-          ),
-        );
-      }
-      const sendSeconds = (Date.now() - started) / 1000;
-      await Promise.all(inFlight);
-      const expected = sentAt.size;
-      const deadline = Date.now() + 60_000;
-      while ((actionLatency.length < expected || ingestLatency.length < expected) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      /** Snapshots at RATE for warm-up plus `seconds`, open loop; the measured ones are `<prefix>-`. */
+      const send = async (prefix: string, seconds: number) => {
+        const ticks = ((seconds + WARMUP_SECONDS) * 1000) / TICK_MS;
+        const warmupTicks = (WARMUP_SECONDS * 1000) / TICK_MS;
+        const started = Date.now();
+        const inFlight: Array<Promise<unknown>> = [];
+        for (let tick = 0; tick < ticks; tick++) {
+          const due = started + tick * TICK_MS;
+          const wait = due - Date.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          const measured = tick >= warmupTicks;
+          const batch = Array.from({ length: PER_TICK }, (_, i) => {
+            const id = `${measured ? prefix : 'w'}-${tick}-${i}`;
+            return { entityType: 'campaign', entityId: id, metrics: { cpa: 60, spend: 600 } };
+          });
+          const now = Date.now();
+          if (measured) for (const b of batch) sentAt.set(b.entityId, now);
+          inFlight.push(
+            post(`${triggers.url}/v1/metrics`, auth, { batch }).then(
+              (r) => {
+                if (prefix === 'm') responseMs.push(Date.now() - now);
+                if (r.status !== 200) failed += PER_TICK;
+                return r.arrayBuffer();
+              },
+              () => (failed += PER_TICK),
+            ),
+          );
+        }
+        const sendSeconds = (Date.now() - started) / 1000;
+        await Promise.all(inFlight);
+        return { ticks, warmupTicks, sendSeconds, measured: (ticks - warmupTicks) * PER_TICK };
+      };
+      const until = async (done: () => boolean) => {
+        const deadline = Date.now() + 60_000;
+        while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      };
+
+      // Reference first, in the same run: the same snapshots' latency to the entity-metrics
+      // topic (ingest alone), read while the rules service does its part. Then that reader
+      // stops (unless a dump asks for every snapshot's times), so that measuring the reference
+      // does not load the machine during the measured phase.
+      const reference = await send('r', REFERENCE_SECONDS);
+      await until(() => ingestLatency.length >= reference.measured && referenceActions >= reference.measured);
+      if (!dump) await metricsReader.disconnect();
+
+      const cpuAtStart = { triggers: triggers.cpuSeconds(), rules: rules.cpuSeconds() };
+      const { ticks, warmupTicks, sendSeconds } = await send('m', SECONDS);
+      const expected = [...sentAt.keys()].filter((id) => id.startsWith('m-')).length;
+      await until(() => actionLatency.length >= expected && (!dump || ingestedAt.size >= sentAt.size));
       // Each service's CPU from the first snapshot sent to the last action received (or the deadline),
       // per snapshot sent (warm-up included): what the two processes spend per event at this rate.
       const sentTotal = ticks * PER_TICK;
@@ -199,10 +222,16 @@ export const rulesE2eBench: Benchmark = {
         .sort((a, b) => a - b);
       // Per snapshot (send order): sent, on the entity-metrics topic, fired (the action's event
       // time), action received (epoch ms, -1 = never).
-      if (process.env.BENCH_RULES_E2E_DUMP) {
+      if (dump) {
         const line = ([id, t]: [string, number]) =>
           `${id}\t${t}\t${ingestedAt.get(id) ?? -1}\t${firedAt.get(id) ?? -1}\t${actedAt.get(id) ?? -1}`;
-        writeFileSync(process.env.BENCH_RULES_E2E_DUMP, [...sentAt].map(line).join('\n'));
+        writeFileSync(
+          dump,
+          [...sentAt]
+            .filter(([id]) => id.startsWith('m-'))
+            .map(line)
+            .join('\n'),
+        );
       }
       if (actionLatency.length === 0) throw new Error('rules-e2e bench: no action-requested arrived');
       return {
@@ -224,8 +253,12 @@ export const rulesE2eBench: Benchmark = {
           'ingest HTTP response p99 ms': percentile(responseMs, 99),
           'reference: event -> entity-metrics topic p50 ms': percentile(ingestLatency, 50),
           'reference: event -> entity-metrics topic p99 ms': percentile(ingestLatency, 99),
-          'rules share: entity-metrics topic -> action-requested p50 ms': percentile(rulesLatency, 50),
-          'rules share: entity-metrics topic -> action-requested p99 ms': percentile(rulesLatency, 99),
+          ...(rulesLatency.length > 0
+            ? {
+                'rules share: entity-metrics topic -> action-requested p50 ms': percentile(rulesLatency, 50),
+                'rules share: entity-metrics topic -> action-requested p99 ms': percentile(rulesLatency, 99),
+              }
+            : {}),
           'triggers CPU us per event': cpu.triggers,
           'rules CPU us per event': cpu.rules,
           'target p99 ms': '< 100',

@@ -187,9 +187,6 @@ function toEncode(topic: TopicDefinition, envelope: unknown, options?: EncodeOpt
   return result.envelope;
 }
 
-// Registered schema ids by registry and subject: each process registers a subject once.
-const registeredIds = new Map<string, Promise<number>>();
-
 /** The codec as implemented: by topic name at runtime; `Codec` adds the catalog's types on top. */
 interface UntypedCodec {
   readonly format: Codec['format'];
@@ -252,6 +249,10 @@ function nonEmpty(topic: string, message: IncomingMessage): Buffer {
 
 function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCodec {
   const registry: SchemaRegistry = createRegistryClient(registryUrl);
+  // Registered schema ids by subject, per codec: registering is what fills this client's schema
+  // cache, so a codec that skipped it (an id known from another codec) sent every encode of its
+  // first burst to the registry and compiled the schema once per message (50,000 at once).
+  const registeredIds = new Map<string, Promise<number>>();
   // Ids the registry confirmed: schema ids are immutable, so each is asked about once.
   const knownSchemaIds = new Set<number>();
 

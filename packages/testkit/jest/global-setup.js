@@ -10,5 +10,5 @@ module.exports = async function globalSetup() {
   const scratch = await createScratchDatabase(process.env.DATABASE_URL, 'cmis_test');
   globalThis.__cmisScratch = scratch;
   process.env.DATABASE_URL = scratch.url;
-  log(`tests use database ${new URL(scratch.url).pathname.slice(1)} (dropped at the end)`);
+  log(`tests use ${scratch.url} (dropped at the end)`);
 };

@@ -34,8 +34,9 @@ export interface FiringItem {
 export interface Firing {
   /**
    * Records and carries out the verdicts of the items, in their order. `lane` names where the
-   * items came from (`<topic>#<partition>` of the triggering events): the firings of one lane are
-   * appended to one `rule-firings` stream, so a batch is one append, and lanes do not contend.
+   * items came from (`<topic>#<partition>` of the triggering events; for a Kafka fetch's group of
+   * partitions, its first): the firings of one lane are appended to one `rule-firings` stream, so
+   * a batch is one append, and lanes do not contend (a replica's partitions are its own).
    */
   fire(trx: Knex.Transaction, orgId: string, lane: string, items: FiringItem[]): Promise<void>;
 }

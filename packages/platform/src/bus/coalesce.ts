@@ -5,7 +5,10 @@ export type TopicBatch = { topic: string; messages: OutgoingMessage[] };
 export interface CoalesceLimits {
   /** Messages in one combined request (a caller's own batch may be larger: it goes alone). */
   maxMessages: number;
-  /** Key and value bytes in one combined request, kept under the broker's batch limit. */
+  /**
+   * Key and value bytes in one request, kept under the broker's batch limit: a caller's batch
+   * larger than this goes in several requests, one after the other, in order.
+   */
   maxBytes: number;
 }
 
@@ -30,12 +33,18 @@ interface Waiting {
  * When a combined request fails, each caller's batch is sent again on its own, so one caller's
  * bad batch (too large, unknown topic) fails that caller alone. Messages of a combined request
  * that the broker had already written are then written twice, as with any retried publish:
- * consumers deduplicate on event id.
+ * consumers deduplicate on event id. The same holds for the requests of a batch that had to be
+ * split (over maxBytes): one that fails after the ones before were written fails the caller.
  */
 export function coalescing(
-  send: (batches: TopicBatch[]) => Promise<void>,
+  sendRequest: (batches: TopicBatch[]) => Promise<void>,
   limits: CoalesceLimits,
 ): (batches: TopicBatch[]) => Promise<void> {
+  // `bytes` as counted on arrival: only a batch over the limit is walked again, to be split.
+  const send = async (batches: TopicBatch[], bytes: number) => {
+    if (bytes <= limits.maxBytes) return sendRequest(batches);
+    for (const request of splitRequests(batches, limits.maxBytes)) await sendRequest(request);
+  };
   let queue: Waiting[] = [];
   let sending = false;
 
@@ -62,14 +71,15 @@ export function coalescing(
       while (queue.length > 0) {
         const taken = take();
         if (taken.length === 1) {
-          await settle(taken[0]!, () => send(taken[0]!.batches));
+          await settle(taken[0]!, () => send(taken[0]!.batches, taken[0]!.bytes));
           continue;
         }
         try {
-          await send(merge(taken));
+          // A group is taken within maxBytes: one request.
+          await sendRequest(merge(taken));
           for (const w of taken) w.resolve();
         } catch {
-          for (const w of taken) await settle(w, () => send(w.batches));
+          for (const w of taken) await settle(w, () => send(w.batches, w.bytes));
         }
       }
     } finally {
@@ -83,7 +93,7 @@ export function coalescing(
       let bytes = 0;
       for (const batch of batches) {
         messages += batch.messages.length;
-        for (const m of batch.messages) bytes += sizeOf(m);
+        for (const m of batch.messages) bytes += messageBytes(m);
       }
       if (messages === 0) {
         resolve();
@@ -116,7 +126,34 @@ function merge(waiting: Waiting[]): TopicBatch[] {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
+/**
+ * The batches as requests of at most `maxBytes` each (a message larger than that alone), in order:
+ * each topic's messages keep their order across the requests.
+ */
+export function splitRequests(batches: TopicBatch[], maxBytes: number): TopicBatch[][] {
+  const requests: TopicBatch[][] = [];
+  let current = new Map<string, OutgoingMessage[]>();
+  let bytes = 0;
+  const close = () => {
+    requests.push([...current].map(([topic, messages]) => ({ topic, messages })));
+    current = new Map();
+    bytes = 0;
+  };
+  for (const { topic, messages } of batches) {
+    for (const message of messages) {
+      const size = messageBytes(message);
+      if (bytes > 0 && bytes + size > maxBytes) close();
+      bytes += size;
+      const list = current.get(topic);
+      if (list) list.push(message);
+      else current.set(topic, [message]);
+    }
+  }
+  if (bytes > 0) close();
+  return requests;
+}
+
 /** Key bytes are counted as UTF-8's worst case, 3 per UTF-16 unit: a bound, not a measure. */
-function sizeOf(message: OutgoingMessage): number {
+function messageBytes(message: OutgoingMessage): number {
   return message.key.length * 3 + message.value.length;
 }

@@ -55,7 +55,7 @@ describe('coalescing publishes', () => {
     expect(settled).toEqual(['first', 'second', 'third']);
   });
 
-  it('splits what waits at the message and byte limits, never splitting one caller', async () => {
+  it('splits what waits at the message and byte limits, never splitting a caller within them', async () => {
     const t = manualTransport();
     const publish = coalescing(t.send, { maxMessages: 3, maxBytes: 1_000 });
     const all = [publish(batch('a', 'k0'))];
@@ -77,6 +77,27 @@ describe('coalescing publishes', () => {
       ['k5', 'k6', 'k7', 'k8'],
       ['k9'],
       ['k10'],
+    ]);
+  });
+
+  it("sends a caller's batch over the byte limit in several requests, one after the other, in order", async () => {
+    const t = manualTransport();
+    const publish = coalescing(t.send, { maxMessages: 100, maxBytes: 1_000 });
+    const done = publish([
+      { topic: 'a', messages: [message('k1', 400), message('k2', 400), message('k3', 400)] },
+      { topic: 'b', messages: [message('x1', 400)] },
+      { topic: 'a', messages: [message('k4', 2_000)] },
+    ]);
+    for (let i = 0; i < 3; i += 1) {
+      await flush();
+      expect(t.requests).toHaveLength(i + 1); // the next waits for this one
+      t.requests[i]!.ack();
+    }
+    await expect(done).resolves.toBeUndefined();
+    expect(t.requests.map((r) => carried(r.batches))).toEqual([
+      { a: ['k1', 'k2'] },
+      { a: ['k3'], b: ['x1'] },
+      { a: ['k4'] }, // larger than the limit alone: a request of its own
     ]);
   });
 

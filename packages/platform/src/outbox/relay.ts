@@ -63,12 +63,6 @@ interface PendingRow {
   occurred_at: Date;
 }
 
-/**
- * Key and value bytes per produce request (keys counted at UTF-8's worst case): any one
- * partition's share stays under the broker's default message.max.bytes (1 MiB).
- */
-const MAX_REQUEST_BYTES = 512 * 1024;
-
 /** A queued event taken for sending: its queue position and what to publish. */
 interface Taken {
   position: string;
@@ -160,19 +154,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
 
   const sendRows = async (rows: Taken[]) => {
-    // Requests in order, each under the broker's size limits: a key's events in one request or,
-    // when a round is bigger, over several, one after the other.
-    const requests: Array<Map<string, OutgoingMessage[]>> = [new Map()];
-    let requestBytes = 0;
+    const batches = new Map<string, OutgoingMessage[]>();
     const spans: Span[] = [];
     const add = (topic: string, message: OutgoingMessage) => {
-      const bytes = message.key.length * 3 + message.value.length;
-      if (requestBytes > 0 && requestBytes + bytes > MAX_REQUEST_BYTES) {
-        requests.push(new Map());
-        requestBytes = 0;
-      }
-      requestBytes += bytes;
-      const batches = requests[requests.length - 1]!;
       let list = batches.get(topic);
       if (!list) batches.set(topic, (list = []));
       list.push(message);
@@ -222,9 +206,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
     }
     try {
-      for (const batches of requests) {
-        await bus.publishBatch([...batches].map(([topic, messages]) => ({ topic, messages })));
-      }
+      // A round bigger than a produce request may carry is split by the bus, in order.
+      await bus.publishBatch([...batches].map(([topic, messages]) => ({ topic, messages })));
     } finally {
       for (const span of spans) span.end();
     }

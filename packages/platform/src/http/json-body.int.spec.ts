@@ -151,12 +151,7 @@ const PLAIN = [
 describe('isPlainJson', () => {
   // What it recognises without type-is must be JSON to type-is too (requireJson and jsonBody trust it).
   const contentTypes = [
-    'application/json',
-    'APPLICATION/JSON',
-    'application/json; charset=utf-8',
-    'application/json;charset=UTF-8',
-    'application/json; charset="utf-8"',
-    'application/json;  charset = utf-8 ',
+    ...PLAIN,
     'application/json ;charset=utf-8',
     'application/json;\tcharset=utf-8',
     'application/json; charset=utf-16',

@@ -130,7 +130,7 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
       try {
         await withOrgs(db.app, async (trx) => {
           for (const [orgId, events] of pending) {
-            // recordFresh switches the transaction to the org (inbox_claim), RLS applies from there.
+            // recordFresh switches the transaction to the org (inbox_claim_seen), RLS applies from there.
             const fresh = await recordFresh(trx, orgId, groupId, events);
             if (fresh.length > 0) await applyOrg(fresh, { trx, orgId });
           }
@@ -182,8 +182,8 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
 }
 
 /**
- * Switches the transaction to the org and inserts the events' ids (one round trip, see the
- * inbox_claim migration); returns the events not seen before, in their order.
+ * Switches the transaction to the org and records the events' ids (one round trip, see the
+ * inbox_claim_seen migration); returns the events not seen before, in their order.
  */
 async function recordFresh(
   trx: Knex.Transaction,
@@ -195,12 +195,17 @@ async function recordFresh(
   if (!OrgId.safeParse(orgId).success) throw new InvalidOrgIdError(orgId);
   const ids = [...new Set(events.map((e) => e.envelope.id))];
   const result = await trx.raw<{ rows: Array<{ event_id: string }> }>(
-    'select inbox_claim as event_id from inbox_claim(?, ?, ?::text[])',
+    'select inbox_claim_seen as event_id from inbox_claim_seen(?, ?, ?::text[])',
     [orgId, groupId, ids],
   );
-  const fresh = new Set(result.rows.map((r) => r.event_id));
-  // Within one batch a duplicate keeps only its first occurrence.
-  return events.filter((e) => fresh.delete(e.envelope.id));
+  if (result.rows.length === 0 && ids.length === events.length) return events;
+  // Recorded before, or (within one batch) met already: a duplicate keeps only its first occurrence.
+  const met = new Set(result.rows.map((r) => r.event_id));
+  return events.filter((e) => {
+    if (met.has(e.envelope.id)) return false;
+    met.add(e.envelope.id);
+    return true;
+  });
 }
 
 /** A consumer span continuing the trace the event arrived with (its traceparent header). */

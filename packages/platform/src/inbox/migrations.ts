@@ -76,4 +76,32 @@ export const inboxMigrations: Migration[] = [
       await knex.raw(claimFunction(INSERT_ON_CONFLICT));
     },
   },
+  {
+    // What a consumer needs back is the ids already recorded, which is almost always none: the
+    // fresh ones came back as one result row per event, which the client parsed only to find
+    // them all fresh. inbox_claim stays for replicas of the version before during a deploy.
+    name: 'platform_0005_inbox_claim_seen',
+    async up(knex) {
+      await knex.raw(`
+        create or replace function inbox_claim_seen(p_org_id uuid, p_group text, p_event_ids text[])
+          returns setof text
+          language plpgsql
+          set search_path from current
+        as $$
+        declare
+          v_recorded text[];
+        begin
+          perform set_config('app.current_org_id', p_org_id::text, true);
+          with recorded as (${INSERT_ON_CONFLICT})
+          select array_agg(event_id) into v_recorded from recorded;
+          if coalesce(cardinality(v_recorded), 0) < cardinality(p_event_ids) then
+            return query
+              select id from unnest(p_event_ids) as given(id)
+              except
+              select unnest(v_recorded);
+          end if;
+        end
+        $$`);
+    },
+  },
 ];

@@ -11,7 +11,7 @@ import {
   type ActionRequested,
   type EventEnvelope,
 } from '@cmis/contracts';
-import { startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
+import { startServiceProcess, withSystem, type RunningServiceProcess } from '@cmis/platform';
 import { testEnv, uniqueName, until, waitForMessages, type ReceivedMessage } from '@cmis/testkit';
 import { PAUSE_HIGH_CPA_RULE, rulesDemo } from './demo';
 import { createRulesService } from './service';
@@ -26,13 +26,22 @@ const ADMIN_TOKEN = 'rules-spec-admin-token-0123456789';
 
 describe('rules service on Kafka, Postgres and Redis', () => {
   let proc: RunningServiceProcess;
-  const received: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
+  const received: Array<{ headers: IncomingMessage['headers']; body: string; url?: string; at: number }> = [];
+  // Answers at once, or after SLOW_MS on /hook/slow.
+  const SLOW_MS = 3_000;
+  const answered: Array<{ body: string; at: number }> = [];
   const receiver = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.writeHead(200).end('ok');
+      received.push({ headers: req.headers, body, url: req.url, at: Date.now() });
+      setTimeout(
+        () => {
+          res.writeHead(200).end('ok');
+          answered.push({ body, at: Date.now() });
+        },
+        req.url?.endsWith('/slow') ? SLOW_MS : 0,
+      );
     });
   });
   let receiverUrl = '';
@@ -492,6 +501,100 @@ describe('rules service on Kafka, Postgres and Redis', () => {
         hit.body,
       ),
     );
+  });
+
+  it('delivers webhooks concurrently, outside any transaction: a slow receiver holds back no other', async () => {
+    const { key, orgId } = await newOrg();
+    for (const [name, url] of [
+      ['Slow hook', `${receiverUrl}/slow`],
+      ['Fast hook', receiverUrl],
+    ] as const) {
+      const created = await call('POST', '/v1/rules', key, {
+        ...PAUSE_HIGH_CPA_RULE,
+        name,
+        cooldownSeconds: 0,
+        actions: [{ kind: 'webhook', url, body: { hook: name, org: orgId } }],
+      });
+      expect(created.status).toBe(201);
+    }
+    await metrics(orgId, 'cmp-slow', { cpa: 90 });
+    const hits = await until(
+      async () => received.filter((r) => r.body.includes(orgId)),
+      (r) => r.length === 2,
+      { timeoutMs: 20_000 },
+    );
+    const fast = hits.find((h) => h.body.includes('Fast hook'))!;
+    // The fast receiver got its call while the slow one had not answered yet.
+    await until(
+      async () => answered.filter((a) => a.body.includes(orgId)),
+      (a) => a.length === 2,
+      { timeoutMs: 20_000 },
+    );
+    const slowAnswer = answered.find((a) => a.body.includes(orgId) && a.body.includes('Slow hook'))!;
+    expect(fast.at).toBeLessThan(slowAnswer.at);
+    const outcomes = await decode(
+      ruleEventsTopic.name,
+      await waitForMessages({
+        topic: ruleEventsTopic.name,
+        count: 4,
+        predicate: ofOrg(orgId),
+      }),
+    );
+    expect(outcomes.filter((e) => e.type === 'cmis.rules.action-succeeded')).toHaveLength(2);
+  });
+
+  it('delivers a queued webhook whose lease ran out (its worker died) under the same webhook-id, and leaves a live lease alone', async () => {
+    const { key, orgId } = await newOrg();
+    const created = await call('POST', '/v1/rules', key, {
+      ...PAUSE_HIGH_CPA_RULE,
+      name: 'Hook left behind',
+      cooldownSeconds: 0,
+      actions: [{ kind: 'webhook', url: receiverUrl }],
+    });
+    expect(created.status).toBe(201);
+    const ruleId = created.body.ruleId as string;
+    const { owner } = proc.service.runtime.db;
+    const queued = (actionId: string, leasedUntil: string, marker: string) => ({
+      org_id: orgId,
+      action_id: actionId,
+      rule_id: ruleId,
+      rule_version: 1,
+      subject: 'cmp-lease',
+      action: JSON.stringify({
+        kind: 'webhook',
+        url: receiverUrl,
+        method: 'POST',
+        headers: {},
+        body: { marker },
+      }),
+      metadata: JSON.stringify({ correlationId: randomUUID() }),
+      leased_until: owner.raw(leasedUntil),
+    });
+    const [expired, live] = [randomUUID(), randomUUID()];
+    // As the owner (system access): a delivery leased by a worker that died, and one leased now.
+    await withSystem(owner, (trx) =>
+      trx('webhook_deliveries').insert([
+        queued(expired, "now() - interval '1 second'", `expired-${orgId}`),
+        queued(live, "now() + interval '1 hour'", `live-${orgId}`),
+      ]),
+    );
+    const [hit] = await until(
+      async () => received.filter((r) => r.body.includes(`expired-${orgId}`)),
+      (r) => r.length === 1,
+      { timeoutMs: 20_000 },
+    );
+    expect(hit!.headers['webhook-id']).toBe(expired);
+    const [outcome] = await decode(
+      ruleEventsTopic.name,
+      await waitForMessages({ topic: ruleEventsTopic.name, count: 1, predicate: ofOrg(orgId) }),
+    );
+    expect(outcome!.type).toBe('cmis.rules.action-succeeded');
+    expect(outcome!.data).toMatchObject({ actionId: expired, ruleId, attempts: 1 });
+    const left = await withSystem(owner, (trx) =>
+      trx('webhook_deliveries').where({ org_id: orgId }).pluck('action_id'),
+    );
+    expect(left).toEqual([live]);
+    expect(received.some((r) => r.body.includes(`live-${orgId}`))).toBe(false);
   });
 
   it('simulates a draft rule and explains each condition', async () => {

@@ -10,7 +10,7 @@ import { createFiring } from './evaluation/fire';
 import { buildIndex, createCompiledRules, type RuleIndex } from './evaluation/rule-index';
 import { simulateRoutes } from './simulate/api';
 import { parseAllowlist } from './webhook/address';
-import { startWebhookConsumer } from './webhook/consumer';
+import { createWebhookWorker } from './webhook/worker';
 import {
   createWebhookSender,
   systemResolver,
@@ -46,6 +46,7 @@ export function createRulesService(options: RulesServiceOptions = {}): CreateSer
         buildIndex(rules.map((r) => ({ compiled: compiled(orgId, r), createdAt: r.createdAt }))),
       );
     const sender = createWebhookSender({ ...options.webhook, allowlist, resolve, now });
+    const webhooks = createWebhookWorker({ rt, sender, now });
     return {
       migrations: rulesMigrations,
       routes(router) {
@@ -57,11 +58,17 @@ export function createRulesService(options: RulesServiceOptions = {}): CreateSer
         await startEvaluation({
           rt,
           index,
-          firing: createFiring({ rt, locks: rt.redis.cooldownLocks(), now }),
+          firing: createFiring({
+            rt,
+            locks: rt.redis.cooldownLocks(),
+            now,
+            onWebhooksQueued: () => webhooks.wake(),
+          }),
         });
-        await startWebhookConsumer({ rt, sender, now });
+        webhooks.start();
       },
       async stop() {
+        await webhooks.stop();
         await sender.close();
       },
     };

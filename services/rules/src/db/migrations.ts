@@ -56,4 +56,26 @@ export const rulesMigrations: Migration[] = [
       });
     },
   },
+  {
+    // Webhook actions waiting for delivery, written with the firing in its transaction and
+    // delivered by the webhook worker outside any transaction (webhook/worker.ts). A row is leased
+    // while its delivery runs; one whose lease ran out (its worker died) is delivered again, under
+    // the same webhook-id. It leaves when the outcome event is appended.
+    name: 'rules_0002_webhook_deliveries',
+    async up(knex) {
+      await tenantTable(knex, 'webhook_deliveries', (t) => {
+        t.text('action_id').notNullable();
+        t.text('rule_id').notNullable();
+        t.integer('rule_version').notNullable();
+        t.text('subject').notNullable();
+        t.jsonb('action').notNullable();
+        // The action-requested event's metadata: correlation, causation and trace context.
+        t.jsonb('metadata').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.timestamp('leased_until', { useTz: true });
+        t.primary(['org_id', 'action_id']);
+        t.index(['created_at']);
+      });
+    },
+  },
 ];

@@ -2,13 +2,15 @@
 // and their action-requested events (published by the outbox), and a record of every verdict
 // (fired, dry run, suppressed, missing field). Works on a batch of firings at once: the Redis
 // claims of the whole batch go out together (auto-pipelined), the events of the batch are one
-// append, the records one insert.
+// append, the records one insert. A webhook action is also queued for the webhook worker, which
+// delivers it after the commit (webhook/worker.ts).
 import {
   ruleActionsTopic,
   ruleEventsTopic,
   type ActionFailed,
   type ActionRequested,
   type RuleFired,
+  type WebhookAction,
 } from '@cmis/contracts';
 import type { CooldownLocks, NewEvent, ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
@@ -84,7 +86,23 @@ interface EvaluationRow {
 export const laneOf = (message: { topic: string; partition: number }) =>
   `${message.topic}#${message.partition}`;
 
-export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; now: () => Date }): Firing {
+/** A webhook_deliveries row as sent to the insert (one JSON array). */
+interface DeliveryRow {
+  action_id: string;
+  rule_id: string;
+  rule_version: number;
+  subject: string;
+  action: WebhookAction;
+  metadata: Record<string, string>;
+}
+
+export function createFiring(deps: {
+  rt: ServiceRuntime;
+  locks: CooldownLocks;
+  now: () => Date;
+  /** Called when a batch that queued webhook deliveries committed (the webhook worker's wake). */
+  onWebhooksQueued?: () => void;
+}): Firing {
   const { rt, locks, now } = deps;
 
   async function budgetUsedToday(trx: Knex.Transaction, orgId: string, campaignId: string, day: string) {
@@ -217,6 +235,7 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
       const traceHeaders = rt.eventMetadata();
       const fieldsOf = matchedFieldsMemo();
       const events: NewEvent[] = [];
+      const deliveries: DeliveryRow[] = [];
       for (let w = 0; w < work.length; w++) {
         const { cause, target, ctx, verdicts } = work[w]!;
         const at = now();
@@ -321,6 +340,16 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
               key,
               occurredAt: at,
             });
+            if (action.kind === 'webhook') {
+              deliveries.push({
+                action_id: actionId,
+                rule_id: rule.ruleId,
+                rule_version: rule.version,
+                subject: target.subject,
+                action,
+                metadata,
+              });
+            }
           }
         }
       }
@@ -347,10 +376,22 @@ export function createFiring(deps: { rt: ServiceRuntime; locks: CooldownLocks; n
           [orgId, JSON.stringify(rows.length <= INSERT_CHUNK ? rows : rows.slice(i, i + INSERT_CHUNK))],
         );
       }
-      // Publish as soon as the inbox transaction commits rather than at the relay's next poll.
+      if (deliveries.length > 0) {
+        await trx.raw(
+          `insert into webhook_deliveries (org_id, action_id, rule_id, rule_version, subject, action, metadata)
+           select ?::uuid, x.action_id, x.rule_id, x.rule_version, x.subject, x.action, x.metadata
+             from jsonb_to_recordset(?::jsonb) as x(action_id text, rule_id text, rule_version integer,
+               subject text, action jsonb, metadata jsonb)`,
+          [orgId, JSON.stringify(deliveries)],
+        );
+      }
+      // Publish (and deliver) as soon as the inbox transaction commits, not at the next poll.
       if (events.length > 0)
         void trx.executionPromise.then(
-          () => rt.relay.wake(),
+          () => {
+            rt.relay.wake();
+            if (deliveries.length > 0) deps.onWebhooksQueued?.();
+          },
           () => undefined,
         );
     },

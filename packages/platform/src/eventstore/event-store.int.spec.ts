@@ -9,6 +9,8 @@ import { eventStoreMigrations } from './migrations';
 import type { NewEvent } from './types';
 
 const occurredAt = new Date('2025-03-01T09:30:00.000Z');
+/** A node of EXPLAIN (FORMAT JSON). */
+type PlanNode = { 'Node Type': string; 'Actual Rows': number; Plans?: PlanNode[] };
 const newEvent = (type: string, data: unknown = {}, extra: Partial<NewEvent> = {}): NewEvent => ({
   id: randomUUID(),
   type,
@@ -207,6 +209,43 @@ describe('event store (Postgres)', () => {
       store.readStream(trx, ref.orgId, ref.streamType, ref.streamId),
     );
     expect(versions.map((event) => event.streamVersion)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("finds a long stream's version by reading one index entry, not the whole stream, under row-level security", async () => {
+    const ref = stream();
+    const LENGTH = 2_000;
+    await withOrg(db.app, ref.orgId, (trx) =>
+      store.append(trx, {
+        ...ref,
+        expectedVersion: 'no_stream',
+        events: Array.from({ length: LENGTH }, () => newEvent('RuleRenamed')),
+      }),
+    );
+    // The statements the append issues, each explained with its bindings, as the app role under the org.
+    const plans = await withOrg(db.app, ref.orgId, async (trx) => {
+      const issued: Array<{ sql: string; bindings: readonly unknown[] }> = [];
+      const capture = (query: { sql: string; bindings?: readonly unknown[] }) =>
+        issued.push({ sql: query.sql, bindings: query.bindings ?? [] });
+      trx.on('query', capture);
+      const result = await store.append(trx, { ...ref, expectedVersion: LENGTH, events: [newEvent('X')] });
+      trx.removeListener('query', capture);
+      expect(result.nextVersion).toBe(LENGTH + 1);
+      const version = issued.find((q) => q.sql.includes('stream_version') && q.sql.startsWith('select'))!;
+      const { rows } = await trx.raw<{ rows: Array<{ 'QUERY PLAN': unknown }> }>(
+        // knex reports the statement as sent ($1, $2, ... in order); raw takes ? placeholders.
+        `explain (analyze, format json) ${version.sql.replace(/\$\d+/g, '?')}`,
+        version.bindings as never,
+      );
+      return rows[0]!['QUERY PLAN'] as Array<{ Plan: PlanNode }>;
+    });
+    const scans: PlanNode[] = [];
+    const walk = (node: PlanNode) => {
+      if (node['Node Type'].includes('Scan')) scans.push(node);
+      node.Plans?.forEach(walk);
+    };
+    walk(plans[0]!.Plan);
+    // One scan, of one row (max() under row-level security read all 2,000).
+    expect(scans.map((n) => [n['Node Type'], n['Actual Rows']])).toEqual([['Index Only Scan', 1]]);
   });
 
   describe('tenancy', () => {

@@ -124,7 +124,6 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
             type: 'cmis.rules.action-failed',
             data: { ...ref, attempts: result.attempts, reason: result.reason, retryable: false },
           };
-
       await rt.eventStore.append(trx, {
         orgId: row.org_id,
         streamType: 'webhook-delivery',

@@ -17,6 +17,7 @@ import { PAUSE_HIGH_CPA_RULE, rulesDemo } from './demo';
 import { createRulesService } from './service';
 import { systemResolver } from './webhook/deliver';
 import { signWebhook } from './webhook/signature';
+import { createWebhookWorker } from './webhook/worker';
 
 // Response bodies are read loosely; each test asserts the shape it relies on.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -543,18 +544,22 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     expect(outcomes.filter((e) => e.type === 'cmis.rules.action-succeeded')).toHaveLength(2);
   });
 
-  it('delivers a queued webhook whose lease ran out (its worker died) under the same webhook-id, and leaves a live lease alone', async () => {
+  /**
+   * An org with a webhook rule, and a way to queue deliveries of it straight into
+   * webhook_deliveries as the owner (system access), leased until `leasedUntil` (SQL).
+   */
+  async function webhookQueue(name: string) {
     const { key, orgId } = await newOrg();
     const created = await call('POST', '/v1/rules', key, {
       ...PAUSE_HIGH_CPA_RULE,
-      name: 'Hook left behind',
+      name,
       cooldownSeconds: 0,
       actions: [{ kind: 'webhook', url: receiverUrl }],
     });
     expect(created.status).toBe(201);
     const ruleId = created.body.ruleId as string;
     const { owner } = proc.service.runtime.db;
-    const queued = (actionId: string, leasedUntil: string, marker: string) => ({
+    const row = (actionId: string, leasedUntil: string, marker: string) => ({
       org_id: orgId,
       action_id: actionId,
       rule_id: ruleId,
@@ -570,14 +575,21 @@ describe('rules service on Kafka, Postgres and Redis', () => {
       metadata: JSON.stringify({ correlationId: randomUUID() }),
       leased_until: owner.raw(leasedUntil),
     });
+    const queue = (rows: Array<[actionId: string, leasedUntil: string, marker: string]>) =>
+      withSystem(owner, (trx) => trx('webhook_deliveries').insert(rows.map((r) => row(...r))));
+    const left = () =>
+      withSystem(owner, (trx) => trx('webhook_deliveries').where({ org_id: orgId }).pluck('action_id'));
+    return { orgId, ruleId, queue, left };
+  }
+
+  it('delivers a queued webhook whose lease ran out (its worker died) under the same webhook-id, and leaves a live lease alone', async () => {
+    const { orgId, ruleId, queue, left } = await webhookQueue('Hook left behind');
     const [expired, live] = [randomUUID(), randomUUID()];
-    // As the owner (system access): a delivery leased by a worker that died, and one leased now.
-    await withSystem(owner, (trx) =>
-      trx('webhook_deliveries').insert([
-        queued(expired, "now() - interval '1 second'", `expired-${orgId}`),
-        queued(live, "now() + interval '1 hour'", `live-${orgId}`),
-      ]),
-    );
+    // A delivery leased by a worker that died, and one leased now.
+    await queue([
+      [expired, "now() - interval '1 second'", `expired-${orgId}`],
+      [live, "now() + interval '1 hour'", `live-${orgId}`],
+    ]);
     const [hit] = await until(
       async () => received.filter((r) => r.body.includes(`expired-${orgId}`)),
       (r) => r.length === 1,
@@ -590,11 +602,42 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     );
     expect(outcome!.type).toBe('cmis.rules.action-succeeded');
     expect(outcome!.data).toMatchObject({ actionId: expired, ruleId, attempts: 1 });
-    const left = await withSystem(owner, (trx) =>
-      trx('webhook_deliveries').where({ org_id: orgId }).pluck('action_id'),
-    );
-    expect(left).toEqual([live]);
+    expect(await left()).toEqual([live]);
     expect(received.some((r) => r.body.includes(`live-${orgId}`))).toBe(false);
+  });
+
+  it('shares queued webhooks among replicas: each is delivered by exactly one worker', async () => {
+    const { orgId, queue, left } = await webhookQueue('Hook for many');
+    // Two more workers beside the service's own, as other replicas would run, each recording
+    // what it was handed (the service's own delivers to the local receiver).
+    const handed: string[][] = [[], []];
+    const replicas = handed.map((mine) =>
+      createWebhookWorker({
+        rt: proc.service.runtime,
+        now: () => new Date(),
+        concurrency: 4,
+        sender: {
+          deliver: async (req) => {
+            mine.push(req.id);
+            await new Promise((r) => setTimeout(r, 20));
+            return { ok: true, status: 204, bytes: 0, truncated: false, attempts: 1 };
+          },
+        },
+      }),
+    );
+    const ids = Array.from({ length: 60 }, () => randomUUID());
+    await queue(ids.map((id) => [id, 'null', `many-${orgId}`]));
+    replicas.forEach((w) => w.start());
+    replicas.forEach((w) => w.wake());
+    await until(left, (rows) => rows.length === 0, { timeoutMs: 20_000 });
+    await Promise.all(replicas.map((w) => w.stop()));
+    const byService = received
+      .filter((r) => r.body.includes(`many-${orgId}`))
+      .map((r) => r.headers['webhook-id']);
+    const all = [...handed.flat(), ...byService];
+    expect([...all].sort()).toEqual([...ids].sort());
+    // Every worker that ran took some while the others held theirs (SKIP LOCKED, leases).
+    expect(handed.every((mine) => mine.length > 0)).toBe(true);
   });
 
   it('simulates a draft rule and explains each condition', async () => {

@@ -1,4 +1,5 @@
 export * from './bus';
+export { Wakeup } from './signals';
 export { createKafkaBus, type KafkaBusOptions } from './kafka';
 export {
   PoisonMessageError,

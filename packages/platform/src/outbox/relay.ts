@@ -7,7 +7,7 @@ import {
 } from '@cmis/contracts';
 import { context, propagation, trace, SpanKind, type Span } from '@opentelemetry/api';
 import type { Knex } from 'knex';
-import { backoffDelay, sleep, type Bus, type OutgoingMessage } from '../bus';
+import { backoffDelay, sleep, Wakeup, type Bus, type OutgoingMessage } from '../bus';
 import { DEAD_LETTER_HEADERS } from '../bus';
 import { withSystem, type Database } from '../db';
 import { recentAppendsOf, type PublishableEvent, type RecentAppends } from '../eventstore';
@@ -91,8 +91,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const pollIntervalMs = options.pollIntervalMs ?? 50;
   let running = false;
   let loop: Promise<void> | undefined;
-  let wakeUp: (() => void) | undefined;
-  let woken = false;
+  // Set by wake(); a wake that comes during a round makes the next pause end at once.
+  const wakeup = new Wakeup();
 
   /**
    * One round, one transaction: the shards of `shards` this replica can lock right now (up to
@@ -242,22 +242,6 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   };
 
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      if (woken) {
-        woken = false;
-        resolve();
-        return;
-      }
-      const timer = setTimeout(done, pollIntervalMs);
-      function done() {
-        clearTimeout(timer);
-        wakeUp = undefined;
-        resolve();
-      }
-      wakeUp = done;
-    });
-
   return {
     start() {
       if (running) return;
@@ -266,9 +250,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         let failures = 0;
         while (running) {
           try {
+            wakeup.reset();
             const n = await runOnce();
             failures = 0;
-            if (n === 0) await idle();
+            if (n === 0) await wakeup.wait(pollIntervalMs);
           } catch (error) {
             options.onError?.(error);
             failures += 1;
@@ -279,17 +264,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
     async stop() {
       running = false;
-      wakeUp?.();
+      wakeup.wake();
       await loop;
       loop = undefined;
       await flush().catch((error) => options.onError?.(error));
     },
     runOnce,
     flush,
-    wake() {
-      if (wakeUp) wakeUp();
-      else woken = true;
-    },
+    wake: () => wakeup.wake(),
     async depth() {
       const { rows } = await withSystem(db.owner, (trx) =>
         trx.raw<{ rows: Array<{ n: string }> }>('select count(*) as n from outbox_pending'),

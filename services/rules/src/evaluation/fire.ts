@@ -10,7 +10,6 @@ import {
   type ActionFailed,
   type ActionRequested,
   type RuleFired,
-  type WebhookAction,
 } from '@cmis/contracts';
 import type { CooldownLocks, NewEvent, ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
@@ -18,6 +17,7 @@ import type { EvaluationContext } from '../conditions/conditions';
 import { resolveAction, type FiringSubject } from '../actions/actions';
 import { boundBudgetChange } from '../actions/budget';
 import type { Verdict } from './evaluate';
+import { queueDeliveries, type QueuedDelivery } from '../webhook/worker';
 import { stableId } from './stable-id';
 
 export interface Cause {
@@ -85,16 +85,6 @@ interface EvaluationRow {
 /** The lane of an inbox event: its topic and partition. */
 export const laneOf = (message: { topic: string; partition: number }) =>
   `${message.topic}#${message.partition}`;
-
-/** A webhook_deliveries row as sent to the insert (one JSON array). */
-interface DeliveryRow {
-  action_id: string;
-  rule_id: string;
-  rule_version: number;
-  subject: string;
-  action: WebhookAction;
-  metadata: Record<string, string>;
-}
 
 export function createFiring(deps: {
   rt: ServiceRuntime;
@@ -235,7 +225,7 @@ export function createFiring(deps: {
       const traceHeaders = rt.eventMetadata();
       const fieldsOf = matchedFieldsMemo();
       const events: NewEvent[] = [];
-      const deliveries: DeliveryRow[] = [];
+      const deliveries: QueuedDelivery[] = [];
       for (let w = 0; w < work.length; w++) {
         const { cause, target, ctx, verdicts } = work[w]!;
         const at = now();
@@ -376,15 +366,7 @@ export function createFiring(deps: {
           [orgId, JSON.stringify(rows.length <= INSERT_CHUNK ? rows : rows.slice(i, i + INSERT_CHUNK))],
         );
       }
-      if (deliveries.length > 0) {
-        await trx.raw(
-          `insert into webhook_deliveries (org_id, action_id, rule_id, rule_version, subject, action, metadata)
-           select ?::uuid, x.action_id, x.rule_id, x.rule_version, x.subject, x.action, x.metadata
-             from jsonb_to_recordset(?::jsonb) as x(action_id text, rule_id text, rule_version integer,
-               subject text, action jsonb, metadata jsonb)`,
-          [orgId, JSON.stringify(deliveries)],
-        );
-      }
+      await queueDeliveries(trx, orgId, deliveries);
       // Publish (and deliver) as soon as the inbox transaction commits, not at the next poll.
       if (events.length > 0)
         void trx.executionPromise.then(

@@ -5,7 +5,8 @@
 // worker that dies mid-delivery leaves its lease to run out, and the row is delivered again under
 // the same webhook-id, which receivers deduplicate by (Standard Webhooks).
 import { ruleEventsTopic, type WebhookAction } from '@cmis/contracts';
-import { SpanKind, withOrg, withSpanFrom, withSystem, type ServiceRuntime } from '@cmis/platform';
+import { SpanKind, Wakeup, withOrg, withSpanFrom, withSystem, type ServiceRuntime } from '@cmis/platform';
+import type { Knex } from 'knex';
 import { stableId } from '../evaluation/stable-id';
 import type { DeliveryResult, WebhookSender } from './deliver';
 
@@ -29,16 +30,37 @@ export interface WebhookWorker {
   stop(): Promise<void>;
 }
 
-/** A webhook_deliveries row as the worker leases it, with the rule's secret. */
-interface Leased {
-  org_id: string;
+/** A webhook_deliveries row as a firing queues it (the org is the transaction's). */
+export interface QueuedDelivery {
   action_id: string;
   rule_id: string;
   rule_version: number;
   subject: string;
   action: WebhookAction;
+  /** The action-requested event's metadata: correlation, causation and trace context. */
   metadata: Record<string, string>;
+}
+
+/** A queued delivery as the worker leases it, with its org and the rule's secret. */
+interface Leased extends QueuedDelivery {
+  org_id: string;
   secret: string | null;
+}
+
+/** Queues deliveries in the firing's transaction (one statement, the rows as one JSON array). */
+export async function queueDeliveries(
+  trx: Knex.Transaction,
+  orgId: string,
+  deliveries: QueuedDelivery[],
+): Promise<void> {
+  if (deliveries.length === 0) return;
+  await trx.raw(
+    `insert into webhook_deliveries (org_id, action_id, rule_id, rule_version, subject, action, metadata)
+     select ?::uuid, x.action_id, x.rule_id, x.rule_version, x.subject, x.action, x.metadata
+       from jsonb_to_recordset(?::jsonb) as x(action_id text, rule_id text, rule_version integer,
+         subject text, action jsonb, metadata jsonb)`,
+    [orgId, JSON.stringify(deliveries)],
+  );
 }
 
 export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorker {
@@ -49,8 +71,8 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
   const running = new Set<Promise<void>>();
   let stopping = false;
   let loop: Promise<void> | undefined;
-  let woken = false;
-  let wakeUp: (() => void) | undefined;
+  // Woken by a committed firing and by each delivery that ends (a slot is free).
+  const wakeup = new Wakeup();
 
   /** Leases up to `limit` due deliveries, oldest first (every org's: the owner's system access). */
   const lease = (limit: number): Promise<Leased[]> =>
@@ -150,23 +172,10 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       );
     });
 
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      if (woken) return resolve();
-      const timer = setTimeout(resolve, intervalMs);
-      wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    }).finally(() => {
-      wakeUp = undefined;
-      woken = false;
-    });
-
   const run = async () => {
     while (!stopping) {
       try {
-        woken = false;
+        wakeup.reset();
         const free = concurrency - running.size;
         const leased = free > 0 ? await lease(free) : [];
         for (const row of leased) {
@@ -177,7 +186,7 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
             )
             .finally(() => {
               running.delete(delivery);
-              wake();
+              wakeup.wake();
             });
           running.add(delivery);
         }
@@ -186,23 +195,18 @@ export function createWebhookWorker(options: WebhookWorkerOptions): WebhookWorke
       } catch (error) {
         rt.logger.error({ err: error }, 'leasing webhook deliveries failed');
       }
-      if (!stopping) await idle();
+      if (!stopping) await wakeup.wait(intervalMs);
     }
-  };
-
-  const wake = () => {
-    woken = true;
-    wakeUp?.();
   };
 
   return {
     start() {
       loop ??= run();
     },
-    wake,
+    wake: () => wakeup.wake(),
     async stop() {
       stopping = true;
-      wake();
+      wakeup.wake();
       await loop;
       await Promise.allSettled([...running]);
     },

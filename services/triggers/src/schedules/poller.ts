@@ -1,5 +1,5 @@
 import { scheduleFiredTopic } from '@cmis/contracts';
-import { withSystem, type Database, type EventStore, type Logger } from '@cmis/platform';
+import { Wakeup, withSystem, type Database, type EventStore, type Logger } from '@cmis/platform';
 import { stableUuid } from '../shared/ids';
 import { planFiring, type CatchUpPolicy } from './schedule';
 
@@ -37,8 +37,7 @@ export function createSchedulePoller(options: SchedulePollerOptions) {
   const now = options.now ?? (() => new Date());
   let running = false;
   let loop: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
+  const wakeup = new Wakeup();
 
   async function runOnce(): Promise<number> {
     const at = now();
@@ -100,15 +99,6 @@ export function createSchedulePoller(options: SchedulePollerOptions) {
     return fired;
   }
 
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, intervalMs);
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-
   return {
     runOnce,
     start() {
@@ -116,18 +106,19 @@ export function createSchedulePoller(options: SchedulePollerOptions) {
       running = true;
       loop = (async () => {
         while (running) {
+          wakeup.reset();
           try {
             await runOnce();
           } catch (error) {
             logger.error({ err: error }, 'schedule poller round failed');
           }
-          if (running) await idle();
+          if (running) await wakeup.wait(intervalMs);
         }
       })();
     },
     async stop() {
       running = false;
-      wake?.();
+      wakeup.wake();
       await loop;
     },
   };

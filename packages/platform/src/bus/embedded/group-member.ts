@@ -5,7 +5,7 @@ import { memberLockKey, partitionLockKey } from './keys';
 import { MemberSession } from './member-session';
 import { PartitionWorker } from './partition-worker';
 import { wakeChannel } from './schema';
-import { Permits, Wakeup } from './signals';
+import { Permits, Wakeup } from '../signals';
 import type { TopicCatalog } from './topics';
 import type { Wakeups } from './wakeups';
 

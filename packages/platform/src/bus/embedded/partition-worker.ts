@@ -6,7 +6,7 @@ import {
   type PartitionSubscription,
 } from '../bus';
 import type { MemberSession } from './member-session';
-import { Permits, Wakeup } from './signals';
+import { Permits, Wakeup } from '../signals';
 
 export interface PartitionWorkerOptions {
   schema: string;

@@ -7,6 +7,7 @@ import { createEventStore, createRecentAppends } from '../eventstore';
 import { startInbox } from '../inbox';
 import { platformMigrations } from '../runtime';
 import { createOutboxRelay } from './relay';
+import { RELAY_SHARDS, relayLockClass } from './shards';
 
 const topic = userActionsTopic.name;
 const codec = createCodec({ registryUrl: testEnv().schemaRegistryUrl });
@@ -162,6 +163,49 @@ describe('outbox relay → Kafka → inbox (real Postgres and Kafka)', () => {
       expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i));
     }
     expect(await replicas[0]!.depth()).toBe(0);
+  });
+
+  it("does not wait on another service's relay: shard locks are keyed on schema and shard", async () => {
+    const other = createDatabase({ url: testEnv().databaseUrl, schema: uniqueSchema('outbox_other') });
+    await other.migrate([...platformMigrations]);
+    const { orgId } = throwawayOrg();
+    const event = () => ({ ...tracked('contact-x', 0), id: randomUUID() });
+    for (const target of [db, other]) {
+      await withOrg(target.app, orgId, (trx) =>
+        createEventStore(target).append(trx, {
+          orgId,
+          streamType: 'contact',
+          streamId: randomUUID(),
+          expectedVersion: 0,
+          events: [event()],
+        }),
+      );
+    }
+    // Every shard of this schema held, as a replica of its relay in the middle of a round holds them.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const allLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holding = db.owner.transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(?, s) from generate_series(0, ?) s', [
+        relayLockClass(db.schema),
+        RELAY_SHARDS - 1,
+      ]);
+      locked();
+      await released;
+    });
+    try {
+      await allLocked;
+      const relay = (target: Database) =>
+        createOutboxRelay({ db: target, bus, codec, source: '/cmis/test', recent: createRecentAppends() });
+      expect(await relay(db).runOnce()).toBe(0); // its own schema's shards stay exclusive
+      expect(await relay(other).runOnce()).toBe(1); // another schema's do not wait
+      expect(await relay(other).depth()).toBe(0);
+    } finally {
+      release();
+      await holding;
+      await other.destroy();
+    }
   });
 
   it('sends a round bigger than the broker takes in one request over several, in order', async () => {

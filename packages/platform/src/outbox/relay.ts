@@ -12,7 +12,7 @@ import { DEAD_LETTER_HEADERS } from '../bus';
 import { withSystem, type Database } from '../db';
 import { recentAppendsOf, type PublishableEvent, type RecentAppends } from '../eventstore';
 import { CARRIED_TRACEPARENT, CARRIED_TRACESTATE, contextFromHeaders } from '../telemetry';
-import { RELAY_LOCK_CLASS, RELAY_SHARDS } from './shards';
+import { RELAY_SHARDS, relayLockClass } from './shards';
 
 export interface OutboxRelayOptions {
   db: Database;
@@ -87,6 +87,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   if (!Number.isInteger(shardsPerRound) || shardsPerRound < 1) {
     throw new Error(`outbox relay shardsPerRound must be a positive integer, got ${shardsPerRound}`);
   }
+  const lockClass = relayLockClass(db.schema);
   const batchSize = options.batchSize ?? 500;
   const pollIntervalMs = options.pollIntervalMs ?? 50;
   let running = false;
@@ -131,7 +132,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
            order by p.position
            limit ?
            for update of p skip locked) q`,
-      [shards, RELAY_LOCK_CLASS, shardsPerRound, batchSize],
+      [shards, lockClass, shardsPerRound, batchSize],
     );
     if (queued.length === 0) return [];
     const taken: Taken[] = [];

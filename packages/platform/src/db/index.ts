@@ -9,5 +9,12 @@ export {
   UnsafeRoleError,
   WrongConnectionError,
 } from './errors';
-export { DUPLICATE_OBJECT, INSUFFICIENT_PRIVILEGE, isPgError, UNIQUE_VIOLATION } from './pg-errors';
+export {
+  DUPLICATE_OBJECT,
+  INSUFFICIENT_PRIVILEGE,
+  isPgDataError,
+  isPgError,
+  UNIQUE_VIOLATION,
+} from './pg-errors';
 export type { PgError } from './pg-errors';
+export { findUnstorableText, isStorableText } from './storable-text';

@@ -9,3 +9,12 @@ export type PgError = Error & { code: string; constraint?: string; detail?: stri
 export function isPgError(error: unknown, code: string): error is PgError {
   return error instanceof Error && (error as { code?: unknown }).code === code;
 }
+
+/**
+ * SQLSTATE class 22, data exception: Postgres refused a value itself (22P05/22021 text it cannot
+ * store, 22P02 a malformed literal, 22003 a number out of range). Retrying the same value never helps.
+ */
+export function isPgDataError(error: unknown): error is PgError {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22');
+}

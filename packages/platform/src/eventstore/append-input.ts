@@ -1,5 +1,6 @@
 import { compiledSchemaCheck, eventTopicByName } from '@cmis/contracts';
 import type { z } from 'zod';
+import { findUnstorableText } from '../db/storable-text';
 import { InvalidAppendError } from './errors';
 import type { PublishableEvent } from './recent';
 import { AppendRequest, type ExpectedVersion } from './types';
@@ -184,7 +185,9 @@ function contractData(
     // unknown keys, so it gets a copy of the payload as JSON would carry it: what it accepts,
     // serialized after the check, is exactly what is stored.
     const copy = plainJsonCopy(event.data) ?? jsonCopy(event.data);
-    if (copy !== undefined && fast(copy)) return { json: JSON.stringify(copy), copy: { value: copy } };
+    if (copy !== undefined && fast(copy)) {
+      return { json: storableJson(JSON.stringify(copy), copy, path), copy: { value: copy } };
+    }
   }
   const parsed = schema.safeParse(event.data);
   if (!parsed.success) {
@@ -268,5 +271,18 @@ function toJson(value: unknown, path: string): string {
     throw new InvalidAppendError([`${path}: ${(error as Error).message}`]);
   }
   if (json === undefined) throw new InvalidAppendError([`${path}: not JSON`]);
-  return json;
+  return storableJson(json, value, path);
+}
+
+// JSON.stringify writes U+0000 and lone surrogates (only those) as \u escapes: an escape whose
+// backslash is not itself escaped. Searched in the JSON text, so a clean payload costs one includes().
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/** The JSON as it is, unless it holds text Postgres cannot store (see db/storable-text.ts). */
+function storableJson(json: string, value: unknown, path: string): string {
+  if (!json.includes('\\u') || !UNSTORABLE_ESCAPE.test(json)) return json;
+  const at = findUnstorableText(value, path) ?? path;
+  throw new InvalidAppendError([
+    `${at}: holds a NUL character or a lone surrogate, which Postgres cannot store`,
+  ]);
 }

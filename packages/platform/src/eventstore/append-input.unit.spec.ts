@@ -127,6 +127,22 @@ describe('append input', () => {
     );
   });
 
+  it('refuses text Postgres cannot store, naming the field, in catalog and private payloads and metadata', () => {
+    const refused = (req: unknown, path: string) => {
+      expect(() => prepareAppend(req as AppendRequest)).toThrow(InvalidAppendError);
+      expect(() => prepareAppend(req as AppendRequest)).toThrow(`${path}: holds a NUL character`);
+    };
+    refused(variant('events.0.data.ruleId', 'r\u0000'), 'events.0.data.ruleId');
+    refused(variant('events.0.data.actionId', 'a\ud800'), 'events.0.data.actionId');
+    refused(variant('events.0.metadata.correlationId', '\udfff'), 'events.0.metadata.correlationId');
+    const privateEvent = { ...event, topic: undefined, data: { notes: ['fine', { ['k\u0000']: 1 }] } };
+    refused({ ...request, events: [privateEvent] }, 'events.0.data.notes.1.k\u0000');
+    // A backslash followed by "u0000" is ordinary text, and a surrogate pair is one character.
+    expect(() =>
+      prepareAppend(variant('events.0.data.ruleId', '\\u0000 \ud83d\ude80') as AppendRequest),
+    ).not.toThrow();
+  });
+
   it('stores a catalog payload as its schema has it, once serialized, and keeps that copy for the relay', () => {
     const data = { ...event.data, action: { ...event.data.action, note: 'dropped' }, extra: 'dropped' };
     const [prepared] = prepareAppend({ ...request, events: [{ ...event, data }] } as AppendRequest).events;

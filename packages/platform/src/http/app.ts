@@ -6,6 +6,7 @@ import type { Metrics } from './metrics';
 import { lazyRequestLoggers, observeRequests } from './observe-requests';
 import { problemHandler, routeNotFound } from './problem-handler';
 import { routePatternAccessors } from './route-pattern';
+import { storableBody } from './storable-body';
 import { JSON_MEDIA_TYPES } from './validate';
 
 export interface HttpAppOptions {
@@ -47,6 +48,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   });
 
   app.use(jsonBody({ limit: options.bodyLimit ?? '512kb', type: JSON_MEDIA_TYPES }));
+  app.use(storableBody());
   options.routes?.(app);
 
   app.use(routeNotFound());

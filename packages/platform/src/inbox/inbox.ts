@@ -10,7 +10,14 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '../bus';
-import { InvalidOrgIdError, OrgId, withOrgs, type Database } from '../db';
+import {
+  InvalidOrgIdError,
+  isPgDataError as isDataError,
+  OrgId,
+  withOrgs,
+  type Database,
+  type PgError,
+} from '../db';
 import type { Span } from '@opentelemetry/api';
 import { SpanKind, withSpanFrom } from '../telemetry';
 
@@ -137,6 +144,7 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
         });
         return;
       } catch (error) {
+        if (isDataError(error)) return isolateDataError(pending, error);
         if (!(error instanceof PoisonEventError)) throw error;
         const bad = [...pending.values()].flat().find((e) => e.envelope.id === error.eventId);
         if (!bad) throw error;
@@ -146,6 +154,22 @@ export async function startInbox(options: InboxOptions): Promise<Subscription> {
         );
       }
     }
+  };
+
+  /**
+   * Postgres refused a value (SQLSTATE class 22: text it cannot store, a number out of range, a
+   * malformed literal): that never passes on a retry, but the failed transaction does not say
+   * which event brought it. Each event is then applied in a transaction of its own, in order;
+   * the one that fails alone with a data error is dead-lettered, the others commit (a retry of
+   * the batch finds those recorded and skips them).
+   */
+  const isolateDataError = async (pending: Map<string, InboxEvent[]>, error: PgError): Promise<void> => {
+    const events = [...pending].flatMap(([orgId, list]) => list.map((event) => [orgId, event] as const));
+    if (events.length === 1) {
+      const reason = `Postgres refused the event (${error.code}): ${error.message}`;
+      return poison(events[0]![1].message, reason);
+    }
+    for (const [orgId, event] of events) await applyBatch(new Map([[orgId, [event]]]));
   };
 
   const applyOrg = async (fresh: InboxEvent[], context: InboxContext): Promise<void> => {

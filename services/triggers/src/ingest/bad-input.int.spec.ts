@@ -121,6 +121,31 @@ describe('ingest: bad input is refused with problem+json and publishes nothing',
     );
   });
 
+  it('text Postgres cannot store (NUL, lone surrogates), wherever it is', async () => {
+    // JSON.stringify writes a lone surrogate as a \u escape and NUL as \u0000: what SDKs send.
+    await expectProblem(
+      await send('/v1/track', { userId: 'u', event: 'E', properties: { name: 'a\u0000b' } }),
+      400,
+      'body.properties.name',
+    );
+    await expectProblem(await send('/v1/identify', { userId: 'u\ud800' }), 400, 'body.userId');
+    await expectProblem(
+      await send('/v1/batch', {
+        batch: [
+          { type: 'track', userId: 'u', event: 'E' },
+          { type: 'track', userId: 'u', event: 'E', context: { ['k\udc00']: 1 } },
+        ],
+      }),
+      400,
+      'body.batch.1.context.k\udc00',
+    );
+    await expectProblem(
+      await send('/v1/metrics', { entityType: 'campaign', entityId: 'c\u0000', metrics: { cpa: 1 } }),
+      400,
+      'body.entityId',
+    );
+  });
+
   it('an unknown write key, or none', async () => {
     await expectProblem(
       await send('/v1/track', { userId: 'u', event: 'E' }, 'wk_unknown'),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { contactsTopic, entityMetricsTopic, userActionsTopic } from '@cmis/contracts';
 import type { RunningServiceProcess } from '@cmis/platform';
 import { signatureOf } from '../webhooks/signature';
@@ -144,6 +145,35 @@ describe('ingest: bad input is refused with problem+json and publishes nothing',
       400,
       'body.entityId',
     );
+  });
+
+  it('a compressed body that inflates past the limit (a zip bomb): 413, inflated no further', async () => {
+    // 1 GiB of zeros would be ~1 MB gzipped; 64 MiB (~65 KB) makes the point. The limit (512 KB)
+    // applies to the inflated bytes, so the body is refused as soon as they pass it.
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
+    const response = await fetch(`${proc.url}/v1/batch`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${org.source.writeKey}:`).toString('base64')}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+      body: bomb,
+    });
+    await expectProblem(response, 413);
+  });
+
+  it('an unknown content encoding: 415', async () => {
+    const response = await fetch(`${proc.url}/v1/track`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${org.source.writeKey}:`).toString('base64')}`,
+        'content-type': 'application/json',
+        'content-encoding': 'compress',
+      },
+      body: '{"userId":"u","event":"E"}',
+    });
+    await expectProblem(response, 415);
   });
 
   it('an unknown write key, or none', async () => {

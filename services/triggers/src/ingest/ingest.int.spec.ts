@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { contactsTopic, userActionsTopic } from '@cmis/contracts';
 import type { RunningServiceProcess } from '@cmis/platform';
 import { uniqueName } from '@cmis/testkit';
@@ -89,6 +90,37 @@ describe('ingest: Segment calls over HTTP to Kafka', () => {
     const published = await messagesNow(userActionsTopic.name, `${org.orgId}:${user}`);
     expect(published.map((m) => m.envelope.data.event)).toEqual(['First']);
     expect(await messagesNow(contactsTopic.name, `${org.orgId}:${user}`)).toHaveLength(1);
+  });
+
+  it.each([
+    ['gzip', gzipSync],
+    ['deflate', deflateSync],
+  ] as const)('accepts a %s-compressed batch, as server-side SDKs send them', async (encoding, compress) => {
+    const user = `u-${randomUUID()}`;
+    const batch = Array.from({ length: 200 }, (_, i) => ({
+      type: 'track',
+      userId: user,
+      event: 'Compressed',
+      messageId: randomUUID(),
+      properties: { i, padding: 'x'.repeat(2_000) },
+    }));
+    // ~430 KB inflated, within the 512 KB limit; a few KB on the wire.
+    const response = await fetch(`${proc.url}/v1/batch`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${org.source.writeKey}:`).toString('base64')}`,
+        'content-type': 'application/json',
+        'content-encoding': encoding,
+      },
+      body: compress(Buffer.from(JSON.stringify({ batch }))),
+    });
+    expect(response.status).toBe(200);
+    const published = await messagesNow(userActionsTopic.name, `${org.orgId}:${user}`);
+    expect(
+      published
+        .map((m) => (m.envelope.data as { properties: { i: number } }).properties.i)
+        .sort((a, b) => a - b),
+    ).toEqual(batch.map((_, i) => i));
   });
 
   it('publishes a retried messageId once, also after a restart of triggers (Redis, not memory)', async () => {

@@ -37,7 +37,30 @@ const RANGE_NAMES: Record<string, string> = {
 
 const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100.100.200']);
 
-/** Is `ip` (a literal) one a webhook may connect to? IPv4-mapped IPv6 is judged as its IPv4. */
+/**
+ * The IPv4 address an IPv6 address carries, for the forms that route to (or stand for) it:
+ * IPv4-compatible ::a.b.c.d (deprecated; ipaddr.js calls it unicast), mapped ::ffff:a.b.c.d,
+ * translated ::ffff:0:a.b.c.d (RFC 6145), NAT64 64:ff9b::/96 (RFC 6052), 6to4 2002:AABB:CCDD::/48
+ * and Teredo 2001::/32 (the client's address, inverted, in the last 32 bits).
+ */
+export function embeddedIPv4(address: ipaddr.IPv6): { ipv4: ipaddr.IPv4; form: string } | undefined {
+  const p = address.parts;
+  const zero = (from: number, to: number) => p.slice(from, to).every((part) => part === 0);
+  const v4 = (high: number, low: number) => new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
+  if (zero(0, 6) && (p[6] !== 0 || p[7]! > 1)) return { ipv4: v4(p[6]!, p[7]!), form: 'IPv4-compatible' };
+  if (zero(0, 5) && p[5] === 0xffff) return { ipv4: v4(p[6]!, p[7]!), form: 'IPv4-mapped' };
+  if (zero(0, 4) && p[4] === 0xffff && p[5] === 0) return { ipv4: v4(p[6]!, p[7]!), form: 'IPv4-translated' };
+  if (p[0] === 0x64 && p[1] === 0xff9b && zero(2, 6)) return { ipv4: v4(p[6]!, p[7]!), form: 'NAT64' };
+  if (p[0] === 0x2002) return { ipv4: v4(p[1]!, p[2]!), form: '6to4' };
+  if (p[0] === 0x2001 && p[1] === 0) return { ipv4: v4(~p[6]! & 0xffff, ~p[7]! & 0xffff), form: 'Teredo' };
+  return undefined;
+}
+
+/**
+ * Is `ip` (a literal) one a webhook may connect to? IPv4-mapped IPv6 is judged as its IPv4; any
+ * other IPv6 form that carries an IPv4 address is refused when that address would be, and is
+ * otherwise judged as IPv6 (where only plain unicast passes).
+ */
 export function classifyAddress(ip: string, allowlist: Allowlist = []): AddressVerdict {
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
   try {
@@ -45,8 +68,20 @@ export function classifyAddress(ip: string, allowlist: Allowlist = []): AddressV
   } catch {
     return { allowed: false, reason: `${ip} is not an IP address` };
   }
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (parsed.kind() === 'ipv6') {
+    const embedded = embeddedIPv4(parsed as ipaddr.IPv6);
+    if (embedded?.form === 'IPv4-mapped') {
+      parsed = embedded.ipv4;
+    } else if (embedded) {
+      const inner = classifyAddress(embedded.ipv4.toString(), allowlist);
+      if (!inner.allowed)
+        return {
+          allowed: false,
+          reason: `${ip} carries an IPv4 address (${embedded.form}): ${inner.reason}`,
+        };
+      if (embedded.form === 'IPv4-compatible')
+        return { allowed: false, reason: `${ip} is a deprecated IPv4-compatible address` };
+    }
   }
   const canonical = parsed.toString();
   for (const [range, bits] of allowlist) {

@@ -1,4 +1,5 @@
-import { checkWebhookUrl, classifyAddress, parseAllowlist } from './address';
+import ipaddr from 'ipaddr.js';
+import { checkWebhookUrl, classifyAddress, embeddedIPv4, parseAllowlist } from './address';
 
 describe('webhook address classification', () => {
   it.each([
@@ -20,8 +21,8 @@ describe('webhook address classification', () => {
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:169.254.169.254', 'metadata'],
     ['::ffff:a00:1', 'private'],
-    ['64:ff9b::a00:1', 'special-purpose'],
-    ['2002:a00:1::', 'special-purpose'],
+    ['64:ff9b::a00:1', 'NAT64): 10.0.0.1 is a private'],
+    ['2002:a00:1::', '6to4): 10.0.0.1 is a private'],
     ['224.0.0.1', 'multicast'],
     ['192.0.2.10', 'reserved'],
   ])('refuses %s (%s)', (ip, kind) => {
@@ -58,5 +59,43 @@ describe('webhook address classification', () => {
     expect(checkWebhookUrl('http://metadata.google.internal/').ok).toBe(false);
     expect(checkWebhookUrl('file:///etc/passwd').ok).toBe(false);
     expect(checkWebhookUrl('http://127.0.0.1:9/', parseAllowlist('127.0.0.0/8')).ok).toBe(true);
+  });
+});
+
+describe('IPv6 forms that carry an IPv4 address', () => {
+  it.each([
+    ['::7f00:1', 'IPv4-compatible'], // [::127.0.0.1] in a URL
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['::ffff:0:10.0.0.1', 'IPv4-translated'],
+    ['64:ff9b::192.168.1.1', 'NAT64'],
+    ['64:ff9b::169.254.169.254', 'NAT64'],
+    ['2002:c0a8:0101::1', '6to4'],
+    ['2002:7f00:1::', '6to4'],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'Teredo'],
+  ])('refuses %s (%s around an inside address)', (ip, form) => {
+    const verdict = classifyAddress(ip);
+    expect(verdict.allowed).toBe(false);
+    if (!verdict.allowed) expect(verdict.reason).toContain(form);
+  });
+
+  it('finds the embedded address of each form', () => {
+    const of = (ip: string) => {
+      const found = embeddedIPv4(ipaddr.parse(ip) as ipaddr.IPv6);
+      return found && [found.form, found.ipv4.toString()];
+    };
+    expect(of('::7f00:1')).toEqual(['IPv4-compatible', '127.0.0.1']);
+    expect(of('64:ff9b::808:808')).toEqual(['NAT64', '8.8.8.8']);
+    expect(of('2002:0808:0808::')).toEqual(['6to4', '8.8.8.8']);
+    expect(of('2001:0:4136:e378:8000:63bf:f7f7:f7f7')).toEqual(['Teredo', '8.8.8.8']);
+    expect(of('::1')).toBeUndefined();
+    expect(of('::')).toBeUndefined();
+    expect(of('2606:4700::1111')).toBeUndefined();
+  });
+
+  it('still lets a plain public IPv6 address and a mapped public IPv4 through', () => {
+    expect(classifyAddress('2606:4700::1111')).toEqual({ allowed: true, address: '2606:4700::1111' });
+    expect(classifyAddress('::ffff:8.8.8.8')).toEqual({ allowed: true, address: '8.8.8.8' });
+    // A transition form around a public address is still not plain unicast: refused as before.
+    expect(classifyAddress('64:ff9b::8.8.8.8').allowed).toBe(false);
   });
 });

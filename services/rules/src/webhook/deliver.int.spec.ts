@@ -178,7 +178,8 @@ describe('webhook delivery against a local receiver', () => {
         bytes: 1024,
       });
       expect(target.received[0]!.url).toBe('/final');
-      expect(target.received[0]!.headers['webhook-id']).toBe('act-1');
+      // Another port is another origin: the signature stays behind (ssrf.int.spec.ts).
+      expect(target.received[0]!.headers['webhook-id']).toBeUndefined();
       const started = Date.now();
       expect(await sender.deliver(requestTo(slow.url))).toMatchObject({
         ok: false,

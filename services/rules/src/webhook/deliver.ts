@@ -106,6 +106,7 @@ export function createWebhookSender(options: WebhookSenderOptions = {}): Webhook
     let method: string = req.method;
     let payload: string | undefined = body;
     const signal = AbortSignal.timeout(timeoutMs);
+    let origin: string | undefined;
     for (let hop = 0; ; hop++) {
       const checked = checkWebhookUrl(url, allowlist);
       if (!checked.ok) {
@@ -115,10 +116,14 @@ export function createWebhookSender(options: WebhookSenderOptions = {}): Webhook
           retryable: false,
         };
       }
-      const headers: Record<string, string> = {
-        ...req.headers,
-        ...webhookHeaders(req.secret, req.id, now(), body),
-      };
+      origin ??= checked.url.origin;
+      // The receiver's own headers and the signature go to the webhook's origin only: a redirect to
+      // another origin gets neither (as fetch drops Authorization), so a receiver cannot hand them
+      // to a third party, which could replay the signed body to the receiver within the tolerance.
+      const headers: Record<string, string> =
+        checked.url.origin === origin
+          ? { ...req.headers, ...webhookHeaders(req.secret, req.id, now(), body) }
+          : {};
       if (payload !== undefined) headers['content-type'] = 'application/json';
       let response: Awaited<ReturnType<typeof request>>;
       try {

@@ -267,6 +267,64 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     ).toHaveLength(2);
   });
 
+  it('fires once when the transaction fails after the cooldown claim and is retried: the retry finds its own claim', async () => {
+    const { key, orgId } = await newOrg();
+    const ruleId = (
+      await call('POST', '/v1/rules', key, {
+        ...PAUSE_HIGH_CPA_RULE,
+        actions: [PAUSE_HIGH_CPA_RULE.actions[0]],
+        maxExecutionsPerHour: 10,
+      })
+    ).body.ruleId as string;
+    // A real fault in the firing's transaction, after Redis was asked: the first insert of this
+    // org's evaluations fails once (a sequence counts outside the transaction that rolls back).
+    const { owner } = proc.service.runtime.db;
+    const tag = randomUUID().replace(/-/g, '').slice(0, 12);
+    await withSystem(owner, async (trx) => {
+      await trx.raw(`create sequence fail_once_${tag}`);
+      await trx.raw(`create function fail_once_${tag}() returns trigger language plpgsql security definer as $$
+        begin
+          if new.org_id = '${orgId}' and nextval('fail_once_${tag}') = 1 then
+            raise exception 'injected: the firing transaction fails after the cooldown claim';
+          end if;
+          return new;
+        end $$`);
+      await trx.raw(`create trigger fail_once_${tag} before insert on rule_evaluations
+        for each row execute function fail_once_${tag}()`);
+    });
+    try {
+      await metrics(orgId, 'cmp-retry', { cpa: 70 });
+      const fired = await waitForMessages({ topic: ruleEventsTopic.name, count: 1, predicate: ofOrg(orgId) });
+      expect(fired).toHaveLength(1);
+      const seen = await until(
+        () => evaluations(key, ruleId),
+        (e) => e.length >= 1,
+      );
+      expect(seen.map((e) => e.outcome)).toEqual(['fired']);
+      // The cooldown the firing claimed still holds for a later event of the same campaign.
+      await metrics(orgId, 'cmp-retry', { cpa: 80 });
+      const after = await until(
+        () => evaluations(key, ruleId),
+        (e) => e.length >= 2,
+      );
+      expect(after.map((e) => e.outcome)).toEqual(['suppressed', 'fired']);
+      expect(after[0]!.reason).toContain('cooldown');
+      const actions = await waitForMessages({
+        topic: ruleActionsTopic.name,
+        count: 1,
+        predicate: ofOrg(orgId),
+      });
+      expect(actions).toHaveLength(1);
+      expect(
+        await waitForMessages({ topic: ruleEventsTopic.name, count: 1, predicate: ofOrg(orgId) }),
+      ).toHaveLength(1);
+      const failures = await withSystem(owner, (trx) => trx.raw(`select last_value from fail_once_${tag}`));
+      expect(Number(failures.rows[0].last_value)).toBeGreaterThanOrEqual(2); // it did fail, then pass
+    } finally {
+      await withSystem(owner, (trx) => trx.raw(`drop trigger fail_once_${tag} on rule_evaluations`));
+    }
+  });
+
   it('applies a batch of observations of one entity in order: previous values chain, one firing per cooldown', async () => {
     const { key, orgId } = await newOrg();
     const cpaRuleId = (await call('POST', '/v1/rules', key, PAUSE_HIGH_CPA_RULE)).body.ruleId as string;

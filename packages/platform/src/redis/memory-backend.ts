@@ -8,8 +8,11 @@ import type { RateLimiterMemory } from 'rate-limiter-flexible';
  */
 export interface MemoryBackend {
   locks: Map<string, { token: string; expiresAt: number }>;
-  /** Execution timestamps (ms) per key, oldest first, with the window they were last counted in. */
-  windows: Map<string, { windowMs: number; stamps: number[] }>;
+  /**
+   * Executions per key, oldest first (time in ms, and the execution's id when it has one), with
+   * the window they were last counted in.
+   */
+  windows: Map<string, { windowMs: number; stamps: Array<{ at: number; id?: string }> }>;
   rateLimiters: Map<string, RateLimiterMemory>;
   bus: EventEmitter;
 }

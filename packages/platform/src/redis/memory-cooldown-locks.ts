@@ -10,7 +10,7 @@ export const SWEEP_EVERY = 1_000;
 export function sweepExpired(backend: MemoryBackend, now: number): void {
   for (const [key, lock] of backend.locks) if (lock.expiresAt <= now) backend.locks.delete(key);
   for (const [key, { windowMs, stamps }] of backend.windows) {
-    if ((stamps[stamps.length - 1] ?? 0) <= now - windowMs) backend.windows.delete(key);
+    if ((stamps[stamps.length - 1]?.at ?? 0) <= now - windowMs) backend.windows.delete(key);
   }
 }
 
@@ -31,7 +31,7 @@ export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
   let writes = 0;
 
   const liveWindow = (key: string, windowMs: number, now: number) => {
-    const stamps = (backend.windows.get(key)?.stamps ?? []).filter((stamp) => stamp > now - windowMs);
+    const stamps = (backend.windows.get(key)?.stamps ?? []).filter((stamp) => stamp.at > now - windowMs);
     if (stamps.length === 0) backend.windows.delete(key);
     else backend.windows.set(key, { windowMs, stamps });
     return stamps;
@@ -39,26 +39,28 @@ export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
   const maybeSweep = (now: number) => {
     if (++writes % SWEEP_EVERY === 0) sweepExpired(backend, now);
   };
-  const record = (key: string, windowMs: number, now: number) => {
+  const record = (key: string, windowMs: number, now: number, id?: string) => {
     const stamps = liveWindow(key, windowMs, now);
     maybeSweep(now);
-    stamps.push(now);
+    stamps.push({ at: now, id });
     backend.windows.set(key, { windowMs, stamps });
     return stamps.length;
   };
 
   return {
-    async tryAcquire(key, ttlMs) {
+    async tryAcquire(key, ttlMs, holder) {
       const ttl = wholeMs('ttlMs', ttlMs);
       const now = Date.now();
+      const as = holder === undefined ? token : nonEmptyKey(holder);
       maybeSweep(now);
-      if (liveLock(backend, nonEmptyKey(key), now)) return false;
-      backend.locks.set(key, { token, expiresAt: now + ttl });
+      const held = liveLock(backend, nonEmptyKey(key), now);
+      if (held) return held.token === as && holder !== undefined;
+      backend.locks.set(key, { token: as, expiresAt: now + ttl });
       return true;
     },
-    async release(key) {
+    async release(key, holder) {
       const lock = liveLock(backend, key, Date.now());
-      if (lock?.token !== token) return false;
+      if (lock?.token !== (holder ?? token)) return false;
       backend.locks.delete(key);
       return true;
     },
@@ -68,12 +70,15 @@ export function memoryCooldownLocks(backend: MemoryBackend): CooldownLocks {
     async incrementInWindow(key, windowMs) {
       return record(nonEmptyKey(key), wholeMs('windowMs', windowMs), Date.now());
     },
-    async tryIncrementInWindow(key, windowMs, max) {
+    async tryIncrementInWindow(key, windowMs, max, execution) {
       const window = wholeMs('windowMs', windowMs);
       const now = Date.now();
-      const count = liveWindow(nonEmptyKey(key), window, now).length;
-      if (count >= maxCount(max)) return { allowed: false, count };
-      return { allowed: true, count: record(key, window, now) };
+      const live = liveWindow(nonEmptyKey(key), window, now);
+      const id = execution === undefined ? undefined : nonEmptyKey(execution);
+      if (id !== undefined && live.some((stamp) => stamp.id === id))
+        return { allowed: true, count: live.length };
+      if (live.length >= maxCount(max)) return { allowed: false, count: live.length };
+      return { allowed: true, count: record(key, window, now, id) };
     },
   };
 }

@@ -236,6 +236,56 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
       expect(await here.tryAcquire(cooldown, 60_000)).toBe(false);
     });
 
+    it("a claim made for a holder is its own on a retry, in any process, and no one else's", async () => {
+      const here = open().cooldownLocks();
+      const there = open().cooldownLocks();
+      const cooldown = key('rule-contact');
+
+      expect(await here.tryAcquire(cooldown, 60_000, 'firing-1')).toBe(true);
+      // The transaction that claimed rolled back; its retry (maybe on another replica) claims again.
+      expect(await there.tryAcquire(cooldown, 60_000, 'firing-1')).toBe(true);
+      expect(await here.tryAcquire(cooldown, 60_000, 'firing-2')).toBe(false);
+      expect(await here.tryAcquire(cooldown, 60_000)).toBe(false);
+      expect(await there.release(cooldown)).toBe(false); // the instance is not the holder
+      expect(await there.release(cooldown, 'firing-1')).toBe(true);
+      expect(await here.tryAcquire(cooldown, 60_000, 'firing-2')).toBe(true);
+    });
+
+    it('counts an execution with an id once, however often it is recorded, and lets it expire', async () => {
+      const here = open().cooldownLocks();
+      const there = open().cooldownLocks();
+      const rule = key('rule');
+      const windowMs = 300;
+
+      expect(await here.tryIncrementInWindow(rule, windowMs, 2, 'firing-1')).toEqual({
+        allowed: true,
+        count: 1,
+      });
+      expect(await there.tryIncrementInWindow(rule, windowMs, 2, 'firing-1')).toEqual({
+        allowed: true,
+        count: 1,
+      });
+      expect(await there.tryIncrementInWindow(rule, windowMs, 2, 'firing-2')).toEqual({
+        allowed: true,
+        count: 2,
+      });
+      // At the maximum, a retry of a counted execution still passes; a new one does not.
+      expect(await here.tryIncrementInWindow(rule, windowMs, 2, 'firing-2')).toEqual({
+        allowed: true,
+        count: 2,
+      });
+      expect(await here.tryIncrementInWindow(rule, windowMs, 2, 'firing-3')).toEqual({
+        allowed: false,
+        count: 2,
+      });
+      await sleep(400);
+      expect(await here.countInWindow(rule, windowMs)).toBe(0);
+      expect(await here.tryIncrementInWindow(rule, windowMs, 2, 'firing-3')).toEqual({
+        allowed: true,
+        count: 1,
+      });
+    });
+
     it('counts executions within the window, shared between peers', async () => {
       const here = open().cooldownLocks();
       const there = open().cooldownLocks();

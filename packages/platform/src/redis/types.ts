@@ -30,13 +30,18 @@ export interface RateLimiterOptions {
  * Redis server's clock so every process agrees.
  */
 export interface CooldownLocks {
-  /** Takes `key` for `ttlMs` if nobody holds it; false while it is held (by anyone). */
-  tryAcquire(key: string, ttlMs: number): Promise<boolean>;
   /**
-   * Gives `key` back early, only if this instance still holds it (it may have expired and been
-   * taken by someone else). Returns whether it released.
+   * Takes `key` for `ttlMs` if nobody holds it; false while it is held by another. With `holder`
+   * (a stable id of the work claiming it, e.g. a rule firing's), a key already held by that same
+   * holder counts as acquired (its TTL unchanged): a retry of work whose transaction rolled back
+   * after the claim finds its own claim, not a cooldown. Without it the holder is this instance.
    */
-  release(key: string): Promise<boolean>;
+  tryAcquire(key: string, ttlMs: number, holder?: string): Promise<boolean>;
+  /**
+   * Gives `key` back early, only if `holder` (default: this instance) still holds it (it may have
+   * expired and been taken by someone else). Returns whether it released.
+   */
+  release(key: string, holder?: string): Promise<boolean>;
   /** Executions recorded for `key` within the last `windowMs`. */
   countInWindow(key: string, windowMs: number): Promise<number>;
   /** Records one execution for `key` now; returns the count within the last `windowMs`, this one included. */
@@ -49,6 +54,12 @@ export interface CooldownLocks {
     key: string,
     windowMs: number,
     max: number,
+    /**
+     * The execution's stable id: one already recorded in the window is allowed again without
+     * counting twice (a retry of the same firing). Entries leave the window as it slides, and the
+     * window's key expires with its newest entry.
+     */
+    execution?: string,
   ): Promise<{ allowed: boolean; count: number }>;
 }
 

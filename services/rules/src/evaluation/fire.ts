@@ -59,6 +59,11 @@ interface Claim {
   cooldownSeconds: number;
   maxExecutionsPerHour?: number;
   cooldownKey?: string;
+  /**
+   * The firing's stable id (rule, version, triggering event, subject): the same on a redelivery,
+   * so a retry after a rolled-back transaction finds its own claims and is not suppressed by them.
+   */
+  firingId: string;
   decision?: Decision;
   /** It took the cooldown lock and gave it back (hourly limit reached). */
   released?: boolean;
@@ -124,7 +129,7 @@ export function createFiring(deps: {
         round.map((c) =>
           c.cooldownKey === undefined
             ? Promise.resolve(false)
-            : locks.tryAcquire(c.cooldownKey, c.cooldownSeconds * 1000),
+            : locks.tryAcquire(c.cooldownKey, c.cooldownSeconds * 1000, c.firingId),
         ),
       );
       const windowed: Claim[] = [];
@@ -136,7 +141,12 @@ export function createFiring(deps: {
       });
       const windows = await Promise.all(
         windowed.map((c) =>
-          locks.tryIncrementInWindow(`rules:hourly:${c.orgId}:${c.ruleId}`, HOUR_MS, c.maxExecutionsPerHour!),
+          locks.tryIncrementInWindow(
+            `rules:hourly:${c.orgId}:${c.ruleId}`,
+            HOUR_MS,
+            c.maxExecutionsPerHour!,
+            c.firingId,
+          ),
         ),
       );
       const releases: Array<Promise<unknown>> = [];
@@ -146,7 +156,7 @@ export function createFiring(deps: {
           return;
         }
         if (c.cooldownKey !== undefined) {
-          releases.push(locks.release(c.cooldownKey));
+          releases.push(locks.release(c.cooldownKey, c.firingId));
           c.released = true;
         }
         c.decision = {
@@ -175,7 +185,7 @@ export function createFiring(deps: {
       // Decide every verdict: missing fields and dry runs at once, the rest through Redis.
       const pending: Pending[][] = [];
       const claims: Claim[] = [];
-      for (const { target, verdicts } of work) {
+      for (const { cause, target, verdicts } of work) {
         pending.push(
           verdicts.map((verdict): Pending => {
             if (verdict.outcome === 'missing') return { kind: 'missing', missing: verdict.missing };
@@ -187,6 +197,7 @@ export function createFiring(deps: {
               ruleId: verdict.rule.ruleId,
               cooldownSeconds: def.cooldownSeconds,
               maxExecutionsPerHour: def.maxExecutionsPerHour,
+              firingId: `${verdict.rule.ruleId}:${verdict.rule.version}:${cause.id}:${target.subject}`,
               cooldownKey:
                 def.cooldownSeconds > 0
                   ? `rules:cooldown:${orgId}:${verdict.rule.ruleId}:${target.subject}`

@@ -10,6 +10,11 @@ export interface RunningKafka {
   readonly brokers: string[];
   readonly logFile: string;
   stop(): Promise<void>;
+  /**
+   * Starts the broker again (stopping it first if it runs) on the same ports and data: what was
+   * acked before is there after. For fault tests that take the broker away and bring it back.
+   */
+  restart(): Promise<void>;
 }
 
 const LOG4J2 = `
@@ -90,31 +95,44 @@ export async function startKafka(workDir: string, options: StartKafkaOptions = {
     );
   }
 
-  const proc = startProcess(
-    'kafka',
-    'java',
-    [
-      '-Xms256m',
-      '-Xmx768m',
-      '-XX:+UseG1GC',
-      ...((options.jit ?? 'quick') === 'quick' ? ['-XX:TieredStopAtLevel=1'] : []),
-      `-Dlog4j2.configurationFile=${log4j}`,
-      '-cp',
-      classpath,
-      'kafka.Kafka',
-      props,
-    ],
-    logFile,
-  );
+  const launch = () =>
+    startProcess(
+      'kafka',
+      'java',
+      [
+        '-Xms256m',
+        '-Xmx768m',
+        '-XX:+UseG1GC',
+        ...((options.jit ?? 'quick') === 'quick' ? ['-XX:TieredStopAtLevel=1'] : []),
+        `-Dlog4j2.configurationFile=${log4j}`,
+        '-cp',
+        classpath,
+        'kafka.Kafka',
+        props,
+      ],
+      logFile,
+    );
   const brokers = [`127.0.0.1:${port}`];
-  await waitUntilReady(
-    proc,
-    () => kafkaAnswers(brokers),
-    deadlineMs,
-    /BindException|Address already in use|Exiting Kafka|FATAL|InconsistentClusterIdException/,
-  );
+  const ready = (started: ManagedProcess) =>
+    waitUntilReady(
+      started,
+      () => kafkaAnswers(brokers),
+      deadlineMs,
+      /BindException|Address already in use|Exiting Kafka|FATAL|InconsistentClusterIdException/,
+    );
+  let proc = launch();
+  await ready(proc);
   await warmUp(proc, brokers, deadlineMs);
-  return { brokers, logFile, stop: () => proc.stop() };
+  return {
+    brokers,
+    logFile,
+    stop: () => proc.stop(),
+    async restart() {
+      await proc.stop();
+      proc = launch();
+      await ready(proc);
+    },
+  };
 }
 
 /** A random cluster id (base64url of 16 bytes) that the storage tool cannot read as an option. */

@@ -3,6 +3,8 @@ export type { HttpAppOptions } from './app';
 export { startHttpServer } from './server';
 export type { RunningHttpServer } from './server';
 export { createMetrics } from './metrics';
+// For a service's own metrics, registered on its runtime's registry (rt.metrics.registry).
+export { Counter, Gauge } from 'prom-client';
 export type { Metrics, MetricsOptions, HttpLabel } from './metrics';
 export { validate, requireJson, fieldErrors, JSON_MEDIA_TYPES } from './validate';
 export type { RequestSchemas } from './validate';

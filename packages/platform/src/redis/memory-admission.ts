@@ -13,7 +13,10 @@ import type { Admission, AdmissionOptions, RateLimitDecision } from './types';
 export function memoryAdmission(backend: MemoryBackend, options: AdmissionOptions): Admission {
   const limiters = options.limits.map((limit) => sharedMemoryLimiter(backend.rateLimiters, limit));
   const claimTtl = wholeMs('claimTtlMs', options.claimTtlMs);
-  const token = randomUUID();
+  const pendingTtl =
+    options.pendingTtlMs === undefined ? undefined : wholeMs('pendingTtlMs', options.pendingTtlMs);
+  // As in Redis: a pending claim's value says so, a done one is 'done'.
+  const token = `${pendingTtl === undefined ? '' : 'pending:'}${randomUUID()}`;
   let writes = 0;
 
   return {
@@ -27,19 +30,34 @@ export function memoryAdmission(backend: MemoryBackend, options: AdmissionOption
       if (refusedBy >= 0)
         return { allowed: false, refusedBy, retryAfterMs: decisions[refusedBy]!.retryAfterMs };
       const now = Date.now();
-      const claimed = claimKeys.map((key) => {
+      const pending = new Array<boolean>(claimKeys.length).fill(false);
+      const claimed = claimKeys.map((key, i) => {
         if (++writes % SWEEP_EVERY === 0) sweepExpired(backend, now);
-        if (liveLock(backend, nonEmptyKey(key), now)) return false;
-        backend.locks.set(key, { token, expiresAt: now + claimTtl });
+        const held = liveLock(backend, nonEmptyKey(key), now);
+        if (held) {
+          pending[i] = held.token.startsWith('pending:');
+          return false;
+        }
+        backend.locks.set(key, { token, expiresAt: now + (pendingTtl ?? claimTtl) });
         return true;
       });
-      return { allowed: true, claimed };
+      return { allowed: true, claimed, pending };
     },
     async release(claimKeys) {
       const now = Date.now();
+      let released = 0;
       for (const key of claimKeys) {
-        if (liveLock(backend, key, now)?.token === token) backend.locks.delete(key);
+        if (liveLock(backend, key, now)?.token !== token) continue;
+        backend.locks.delete(key);
+        released += 1;
       }
+      return released;
+    },
+    async confirm(claimKeys) {
+      if (pendingTtl === undefined) return;
+      const now = Date.now();
+      for (const key of claimKeys)
+        backend.locks.set(nonEmptyKey(key), { token: 'done', expiresAt: now + claimTtl });
     },
   };
 }

@@ -103,13 +103,15 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
       expect(await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [first, second] })).toEqual({
         allowed: true,
         claimed: [true, true],
+        pending: [false, false],
       });
       expect(
         await there.admit({ limitKeys: [source, org], points: 1, claimKeys: [second, key('m')] }),
-      ).toEqual({ allowed: true, claimed: [false, true] });
+      ).toEqual({ allowed: true, claimed: [false, true], pending: [false, false] });
       expect(await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [] })).toEqual({
         allowed: true,
         claimed: [],
+        pending: [],
       });
       // Four points spent of the source's three: refused, by the first limit.
       const refused = await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [] });
@@ -132,7 +134,7 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
       ).toMatchObject({ allowed: false, refusedBy: 1 });
       expect(
         await admission.admit({ limitKeys: [key('source'), key('org')], points: 1, claimKeys: [claim] }),
-      ).toEqual({ allowed: true, claimed: [true] });
+      ).toEqual({ allowed: true, claimed: [true], pending: [false] });
     });
 
     it('shares budgets with rate limiters and claims with cooldown locks of the same names', async () => {
@@ -148,6 +150,7 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
       ).toEqual({
         allowed: true,
         claimed: [false],
+        pending: [false],
       });
       expect(await admission.admit({ limitKeys: [source, org], points: 1, claimKeys: [] })).toMatchObject({
         allowed: false,
@@ -171,9 +174,53 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
 
       await here.release([mine, theirs]);
 
-      expect(await admit(there, [mine, theirs])).toEqual({ allowed: true, claimed: [true, false] });
+      expect(await admit(there, [mine, theirs])).toEqual({
+        allowed: true,
+        claimed: [true, false],
+        pending: [false, false],
+      });
       await sleep(200);
-      expect(await admit(here, [mine, theirs])).toEqual({ allowed: true, claimed: [true, true] });
+      expect(await admit(here, [mine, theirs])).toEqual({
+        allowed: true,
+        claimed: [true, true],
+        pending: [false, false],
+      });
+    });
+
+    it('a pending claim says so to a retry, lapses by itself, and once confirmed is done for claimTtlMs', async () => {
+      const name = key('ingest');
+      const options = { limits: limits(name), claimTtlMs: 60_000, pendingTtlMs: 150 };
+      const here = open().admission(options);
+      const there = open().admission(options);
+      const admit = (admission: typeof here, claimKeys: string[]) =>
+        admission.admit({ limitKeys: [key('source'), key('org')], points: 1, claimKeys });
+      const [crashed, stored] = [key('m'), key('m')];
+
+      expect(await admit(here, [crashed, stored])).toEqual({
+        allowed: true,
+        claimed: [true, true],
+        pending: [false, false],
+      });
+      // While the first publish is under way, a retry learns the claims are pending, not done.
+      expect(await admit(there, [crashed, stored])).toEqual({
+        allowed: true,
+        claimed: [false, false],
+        pending: [true, true],
+      });
+      await here.confirm([stored]); // acked; `crashed` is never confirmed (its process died)
+      expect(await admit(there, [crashed, stored])).toEqual({
+        allowed: true,
+        claimed: [false, false],
+        pending: [true, false],
+      });
+      await sleep(200);
+      // The pending claim lapsed within pendingTtlMs; the done one holds for claimTtlMs.
+      expect(await admit(there, [crashed, stored])).toEqual({
+        allowed: true,
+        claimed: [true, false],
+        pending: [false, false],
+      });
+      expect(await there.release([crashed, stored])).toBe(1);
     });
 
     it('refuses nonsense settings and arguments', async () => {

@@ -90,15 +90,29 @@ export interface InvalidatingCacheOptions<T> {
  */
 export interface Admission {
   admit(request: AdmissionRequest): Promise<AdmissionDecision>;
-  /** Gives claims back early (e.g. after a failed publish), each only if this instance holds it. */
-  release(claimKeys: readonly string[]): Promise<void>;
+  /**
+   * Gives claims back early (e.g. after a failed publish), each only if this instance holds it.
+   * Returns how many it gave back.
+   */
+  release(claimKeys: readonly string[]): Promise<number>;
+  /**
+   * With `pendingTtlMs`: the work the claims stood for is done (e.g. the broker acked), so each
+   * is held as done for `claimTtlMs` from now. Without it, claims are held as done from the start.
+   */
+  confirm(claimKeys: readonly string[]): Promise<void>;
 }
 
 export interface AdmissionOptions {
   /** Checked in this order; the first that refuses is the one reported. */
   limits: readonly RateLimiterOptions[];
-  /** How long a claim is held. */
+  /** How long a claim is held once done (from the start when there is no `pendingTtlMs`). */
   claimTtlMs: number;
+  /**
+   * When set, a claim is first pending for this long: held while its work is under way (a retry
+   * meanwhile is told it is pending, not done), and lapses by itself if the process dies before
+   * `confirm`, so a crash leaves a short claim rather than a false "done" for `claimTtlMs`.
+   */
+  pendingTtlMs?: number;
 }
 
 export interface AdmissionRequest {
@@ -114,6 +128,8 @@ export type AdmissionDecision =
   | {
       allowed: true;
       /** Per claim key: true when taken now, false when someone holds it. */ claimed: boolean[];
+      /** Per claim key not taken: true when its holder's claim is still pending (not yet done). */
+      pending: boolean[];
     }
   | {
       allowed: false;

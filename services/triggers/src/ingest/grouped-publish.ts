@@ -1,6 +1,14 @@
 import type { Bus, OutgoingMessage } from '@cmis/platform';
 
 type TopicBatch = { topic: string; messages: OutgoingMessage[] };
+
+/** Most messages waiting for a produce request: past it a publish is refused, not buffered. */
+export const MAX_WAITING_MESSAGES = 50_000;
+
+/** The publish queue is full (the broker is slow or away): the caller answers 503, nothing is kept. */
+export class PublishQueueFullError extends Error {
+  override readonly name = 'PublishQueueFullError';
+}
 type Waiter = { batches: TopicBatch[]; size: number; resolve: () => void; reject: (error: unknown) => void };
 
 /**
@@ -19,8 +27,9 @@ const MAX_GROUP_MESSAGES = 1_000;
  * call would queue behind the others' round trips. No added latency when idle: a publish that
  * finds nothing in flight goes at once.
  */
-export function groupedPublisher(bus: Pick<Bus, 'publishBatch'>) {
+export function groupedPublisher(bus: Pick<Bus, 'publishBatch'>, maxWaiting = MAX_WAITING_MESSAGES) {
   let waiting: Waiter[] = [];
+  let waitingMessages = 0;
   let inFlight = false;
 
   async function drain(): Promise<void> {
@@ -35,6 +44,7 @@ export function groupedPublisher(bus: Pick<Bus, 'publishBatch'>) {
         }
         const group = waiting.slice(0, take);
         waiting = waiting.slice(take);
+        waitingMessages -= count;
         const byTopic = new Map<string, OutgoingMessage[]>();
         for (const waiter of group) {
           for (const batch of waiter.batches) {
@@ -58,6 +68,12 @@ export function groupedPublisher(bus: Pick<Bus, 'publishBatch'>) {
   return (batches: TopicBatch[]): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const size = batches.reduce((n, b) => n + b.messages.length, 0);
+      // One publish alone may exceed the bound (a big batch when idle); a queue already full may not grow.
+      if (waitingMessages > 0 && waitingMessages + size > maxWaiting) {
+        reject(new PublishQueueFullError(`${waitingMessages} messages already wait for the broker`));
+        return;
+      }
+      waitingMessages += size;
       waiting.push({ batches, size, resolve, reject });
       if (!inFlight) void drain();
     });

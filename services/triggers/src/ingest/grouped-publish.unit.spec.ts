@@ -1,5 +1,5 @@
 import type { OutgoingMessage } from '@cmis/platform';
-import { groupedPublisher } from './grouped-publish';
+import { groupedPublisher, PublishQueueFullError } from './grouped-publish';
 
 const msg = (key: string): OutgoingMessage => ({ key, value: Buffer.from(key) });
 
@@ -41,5 +41,30 @@ describe('grouped publishing', () => {
     });
     await expect(publish([{ topic: 't', messages: [msg('a')] }])).rejects.toThrow('broker down');
     await expect(publish([{ topic: 't', messages: [msg('b')] }])).resolves.toBeUndefined();
+  });
+
+  it('refuses a publish that would grow a full queue past its bound, and takes publishes again once it drains', async () => {
+    let release: () => void = () => undefined;
+    const publish = groupedPublisher(
+      {
+        publishBatch: async () => {
+          await new Promise<void>((r) => (release = r));
+        },
+      },
+      3,
+    );
+    const inFlight = publish([{ topic: 't', messages: [msg('a:1')] }]); // sent at once
+    const waiting = publish([{ topic: 't', messages: [msg('a:2'), msg('a:3')] }]);
+    await expect(publish([{ topic: 't', messages: [msg('a:4'), msg('a:5')] }])).rejects.toThrow(
+      PublishQueueFullError,
+    );
+    release();
+    await inFlight;
+    await new Promise((r) => setImmediate(r));
+    release();
+    await waiting;
+    const later = publish([{ topic: 't', messages: [msg('a:6'), msg('a:7'), msg('a:8'), msg('a:9')] }]);
+    release();
+    await later; // alone in an idle queue, even a publish over the bound goes
   });
 });

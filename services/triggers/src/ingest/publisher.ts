@@ -1,5 +1,6 @@
 import { eventTopicByName, type EventEnvelope } from '@cmis/contracts';
 import {
+  Counter,
   HttpProblem,
   problemType,
   ValidationError,
@@ -10,7 +11,7 @@ import {
 import type { RejectedItem, SplitBatch } from '../shared/batch';
 import { isValidated, type IngestFact } from '../shared/fact';
 import { stableUuid } from '../shared/ids';
-import { groupedPublisher } from './grouped-publish';
+import { groupedPublisher, PublishQueueFullError } from './grouped-publish';
 import type { IngestAdmission } from './rate-limits';
 import type { WriteKeyPrincipal } from './write-keys';
 
@@ -42,15 +43,24 @@ export interface FactPublisher {
 /**
  * Ingest facts are not aggregates: nothing is decided on them here, so they go straight to
  * Kafka (idempotent producer, acks=all) and the HTTP answer waits for the broker's ack. Each
- * messageId is claimed in Redis for the idempotency window first, in the same round trip as the
- * rate limits (SET NX, so concurrent retries race safely; nothing is claimed for a request over
- * its limits), and the claims are given back if the publish fails, so the sender's retry goes
- * through. Event ids derive from `<orgId>:<messageId>`: a copy published after Redis lost its
- * claims still carries the same id, which inbox consumers deduplicate.
+ * messageId is claimed in Redis first, in the same round trip as the rate limits (SET NX, so
+ * concurrent retries race safely; nothing is claimed for a request over its limits). A claim is
+ * pending (30 s) while its publish is under way and done (the idempotency window) once the broker
+ * acked; a failed publish gives it back, so the retry goes through. A 2xx is only ever the answer
+ * for events that are stored: a retry that meets another request's pending claim gets 503 with
+ * Retry-After, never "duplicate" for an event that may yet fail. Event ids derive from
+ * `<orgId>:<messageId>`: a copy published after Redis lost a claim (or after a pending claim of
+ * a crashed process lapsed) carries the same id, which inbox consumers deduplicate.
  */
 export function createFactPublisher(rt: ServiceRuntime, admission: IngestAdmission): FactPublisher {
   const source = `/cmis/${rt.name}`;
   const publishGrouped = groupedPublisher(rt.bus);
+  const claimFailures = new Counter({
+    name: 'ingest_claim_failures_total',
+    help: 'messageId claims that could not be given back (release) or marked done (confirm) in Redis',
+    labelNames: ['step'],
+    registers: [rt.metrics.registry],
+  });
 
   return {
     async spend(principal, events) {
@@ -60,25 +70,54 @@ export function createFactPublisher(rt: ServiceRuntime, admission: IngestAdmissi
     async publish(principal, facts, events) {
       const { orgId } = principal;
       const claimKeys = facts.map((fact) => `triggers:message:${orgId}:${fact.messageId}`);
-      const claimed = await admission.admit(principal, events, claimKeys);
+      const { claimed, pending } = await admission.admit(principal, events, claimKeys);
       const fresh: IngestFact[] = [];
       const freshKeys: string[] = [];
+      let inFlight = 0;
       for (let i = 0; i < facts.length; i++) {
+        if (pending[i]) inFlight += 1;
         if (!claimed[i]) continue;
         fresh.push(facts[i]!);
         freshKeys.push(claimKeys[i]!);
       }
-      if (fresh.length === 0) return { published: 0, duplicates: facts.length };
-      try {
-        await publishGrouped(await encodeByTopic(rt, orgId, source, fresh));
-      } catch (error) {
-        await admission.release(freshKeys).catch(() => undefined);
-        rt.logger.error({ err: error }, 'ingest publish failed; claims released for the retry');
-        throw new HttpProblem(503, 'Service unavailable', 'The events could not be stored; retry later', {
-          type: problemType('unavailable'),
-          headers: { 'Retry-After': '1' },
-          cause: error,
+      if (fresh.length > 0) {
+        try {
+          await publishGrouped(await encodeByTopic(rt, orgId, source, fresh));
+        } catch (error) {
+          await admission.release(freshKeys).catch((releaseError: unknown) => {
+            // The pending claims lapse by themselves within PENDING_CLAIM_MS; until then a retry gets 503.
+            claimFailures.inc({ step: 'release' });
+            rt.logger.error({ err: releaseError }, 'ingest: claims not released after a failed publish');
+          });
+          const full = error instanceof PublishQueueFullError;
+          if (!full) rt.logger.error({ err: error }, 'ingest publish failed; claims released for the retry');
+          throw new HttpProblem(
+            503,
+            'Service unavailable',
+            full
+              ? 'Too many events wait for the broker; retry later'
+              : 'The events could not be stored; retry later',
+            { type: problemType('unavailable'), headers: { 'Retry-After': '1' }, cause: error },
+          );
+        }
+        await admission.confirm(freshKeys).catch((confirmError: unknown) => {
+          // Stored all the same: the pending claims lapse, and a later copy carries the same event id.
+          claimFailures.inc({ step: 'confirm' });
+          rt.logger.error({ err: confirmError }, 'ingest: claims not marked done after the publish');
         });
+      }
+      if (inFlight > 0) {
+        // Another request holds these messageIds while its publish is under way: not stored yet.
+        throw new HttpProblem(
+          503,
+          'Service unavailable',
+          `${inFlight} of the events are being stored by another request with the same messageId; retry to learn the outcome`,
+          {
+            type: problemType('unavailable'),
+            headers: { 'Retry-After': '1' },
+            extensions: { published: fresh.length, inFlight },
+          },
+        );
       }
       return { published: fresh.length, duplicates: facts.length - fresh.length };
     },

@@ -19,16 +19,25 @@ export interface IngestAdmission {
    * only when both allow, claims `claimKeys`; one Redis round trip. Over a limit: 429 with
    * Retry-After, nothing claimed. Resolves to whether each key was claimed now.
    */
-  admit(principal: WriteKeyPrincipal, events: number, claimKeys: readonly string[]): Promise<boolean[]>;
-  /** Gives claims back (the publish failed, so the sender's retry must go through). */
-  release(claimKeys: readonly string[]): Promise<void>;
+  admit(
+    principal: WriteKeyPrincipal,
+    events: number,
+    claimKeys: readonly string[],
+  ): Promise<{ claimed: boolean[]; pending: boolean[] }>;
+  /** Gives claims back (the publish failed, so the sender's retry must go through); how many. */
+  release(claimKeys: readonly string[]): Promise<number>;
+  /** The claims' events are stored: held as done for the idempotency window. */
+  confirm(claimKeys: readonly string[]): Promise<void>;
 }
+
+/** How long a messageId is claimed while its publish is under way (a crash leaves no more). */
+export const PENDING_CLAIM_MS = 30_000;
 
 /** Per-source and per-org windows in Redis, counted in events (a batch spends one per call). */
 export function createIngestAdmission(
   rt: ServiceRuntime,
   limits: IngestRateLimits,
-  options: { claimTtlMs: number },
+  options: { claimTtlMs: number; pendingTtlMs?: number },
 ): IngestAdmission {
   // The names are the Redis keyspaces the limits have always used: replicas share budgets.
   const admission = rt.redis.admission({
@@ -37,6 +46,7 @@ export function createIngestAdmission(
       { name: 'triggers-ingest-org', points: limits.orgEventsPerSecond, durationSeconds: 1 },
     ],
     claimTtlMs: options.claimTtlMs,
+    pendingTtlMs: options.pendingTtlMs ?? PENDING_CLAIM_MS,
   });
   return {
     async admit(principal, events, claimKeys) {
@@ -45,7 +55,7 @@ export function createIngestAdmission(
         points: Math.max(1, events),
         claimKeys,
       });
-      if (decision.allowed) return decision.claimed;
+      if (decision.allowed) return decision;
       throw new TooManyRequestsError(
         decision.refusedBy === 0
           ? `The source is over its limit of ${limits.sourceEventsPerSecond} events per second`
@@ -54,5 +64,6 @@ export function createIngestAdmission(
       );
     },
     release: (claimKeys) => admission.release(claimKeys),
+    confirm: (claimKeys) => admission.confirm(claimKeys),
   };
 }

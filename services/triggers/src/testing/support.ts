@@ -11,12 +11,14 @@ export const ADMIN_TOKEN = 'triggers-spec-admin-token-0123456789';
 export async function startTriggers(
   options: TriggersOptions = {},
   service = uniqueName('trg'),
+  /** Another broker than the kit's (a fault test's own, which it stops and restarts). */
+  kafkaBrokers?: string[],
 ): Promise<RunningServiceProcess> {
   const env = testEnv();
   return startServiceProcess(
     { service, httpPort: 0, create: createTriggersService({ schedulePollMs: 100, ...options }) },
     {
-      KAFKA_BROKERS: env.kafkaBrokers!.join(','),
+      KAFKA_BROKERS: (kafkaBrokers ?? env.kafkaBrokers!).join(','),
       SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
       DATABASE_URL: env.databaseUrl,
       REDIS_URL: env.redisUrl,
@@ -111,8 +113,11 @@ export interface TopicMessage {
  * when called. Ingest answers after the broker's ack, so this sees every event published by a
  * request that was already answered, and proves absence without a sleep.
  */
-export async function messagesNow(topic: string, keyPrefix: string): Promise<TopicMessage[]> {
-  const kafka = testKafka();
+export async function messagesNow(
+  topic: string,
+  keyPrefix: string,
+  kafka = testKafka(),
+): Promise<TopicMessage[]> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());

@@ -78,6 +78,11 @@ export function baseConfig(defaults: BaseConfigDefaults) {
     OTEL_EXPORTER_OTLP_ENDPOINT: urlSetting(['http', 'https']).optional(),
     // The admin token mints orgs and keys; a short one is guessable.
     CMIS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Days the inbox remembers processed event ids (redeliveries within them are deduplicated). */
+    CMIS_INBOX_RETENTION_DAYS: z.coerce
+      .number({ invalid_type_error: 'must be a number of days' })
+      .positive('must be more than 0 days')
+      .default(7),
   });
 }
 

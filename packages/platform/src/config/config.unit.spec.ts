@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       SERVICE_NAME: 'rules',
       HTTP_PORT: 3002,
       LOG_LEVEL: 'info',
+      CMIS_INBOX_RETENTION_DAYS: 7,
       RULES_MAX_BATCH: 100,
       RULES_SIGNING_SECRET: 's',
     });
@@ -40,6 +41,7 @@ describe('loadConfig', () => {
       REDIS_URL: 'rediss://cache:6380/0',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       CMIS_ADMIN_TOKEN: 'a'.repeat(32),
+      CMIS_INBOX_RETENTION_DAYS: '14',
       RULES_MAX_BATCH: '7',
       RULES_SIGNING_SECRET: 's',
       UNRELATED: 'ignored',
@@ -55,6 +57,7 @@ describe('loadConfig', () => {
       REDIS_URL: 'rediss://cache:6380/0',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       CMIS_ADMIN_TOKEN: 'a'.repeat(32),
+      CMIS_INBOX_RETENTION_DAYS: 14,
       RULES_MAX_BATCH: 7,
       RULES_SIGNING_SECRET: 's',
     });

@@ -12,6 +12,8 @@ export interface Metrics {
   outboxDepth: Gauge;
   /** Set by the timer scheduler: timers due but not yet fired. */
   timerBacklog: Gauge;
+  /** Set by the inbox pruner: records of processed events kept for deduplication (approximate). */
+  inboxProcessedRows: Gauge;
 }
 
 export interface MetricsOptions {
@@ -56,6 +58,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     timerBacklog: new Gauge({
       name: 'timer_backlog',
       help: 'Timers due but not yet fired',
+      registers: [registry],
+    }),
+    inboxProcessedRows: new Gauge({
+      name: 'inbox_processed_rows',
+      help: 'Processed-event records the inbox keeps for deduplication (approximate, after each prune)',
       registers: [registry],
     }),
   };

@@ -7,3 +7,9 @@ export {
   type InboxOptions,
 } from './inbox';
 export { inboxMigrations } from './migrations';
+export {
+  createInboxPruner,
+  DEFAULT_INBOX_RETENTION_MS,
+  type InboxPruner,
+  type InboxPrunerOptions,
+} from './prune';

@@ -104,4 +104,12 @@ export const inboxMigrations: Migration[] = [
         $$`);
     },
   },
+  {
+    // For pruning past the retention window (prune.ts). BRIN: rows arrive in processed_at order,
+    // so a few pages summarise the whole table and inserts stay as cheap as they were.
+    name: 'platform_0006_inbox_processed_at',
+    async up(knex) {
+      await knex.raw('create index inbox_processed_at on inbox_processed using brin (processed_at)');
+    },
+  },
 ];

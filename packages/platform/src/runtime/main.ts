@@ -54,6 +54,7 @@ export async function startServiceProcess(
     name: options.service,
     metrics,
     gaugeIntervalMs: options.gaugeIntervalMs,
+    inboxRetentionMs: config.CMIS_INBOX_RETENTION_DAYS * 86_400_000,
   });
   const app = createHttpApp({
     logger,

@@ -4,7 +4,7 @@ import type { Subscription } from '../bus';
 import { createDatabase } from '../db';
 import { createEventStore, eventStoreMigrations } from '../eventstore';
 import { createMetrics, type Metrics } from '../http';
-import { inboxMigrations, startInbox } from '../inbox';
+import { createInboxPruner, inboxMigrations, startInbox } from '../inbox';
 import { createOutboxRelay, outboxMigrations } from '../outbox';
 import { createApiKeyAuth, startTenancyProjection, tenancyMigrations } from '../tenancy';
 import { currentTraceHeaders } from '../telemetry';
@@ -34,6 +34,8 @@ export interface StartServiceOptions {
   metrics?: Metrics;
   /** How often outbox depth and consumer lag are measured for /metrics. */
   gaugeIntervalMs?: number;
+  /** How long the inbox remembers processed event ids (default 7 days, see inbox/prune.ts). */
+  inboxRetentionMs?: number;
 }
 
 /**
@@ -98,6 +100,13 @@ export async function startService(
   const module = await create(runtime);
   await db.migrate([...platformMigrations, ...module.migrations]);
   relay.start();
+  const pruner = createInboxPruner({
+    db,
+    retentionMs: options.inboxRetentionMs,
+    size: metrics.inboxProcessedRows,
+    onError: (error) => logger.warn({ err: error }, 'inbox prune failed; next pass retries'),
+  });
+  pruner.start();
   subscriptions.push(
     await startTenancyProjection({ bus: platform.bus, db, codec: platform.codec, service: name, onRetry }),
   );
@@ -147,6 +156,7 @@ export async function startService(
         await refreshing;
         await module.stop?.();
         await Promise.allSettled(subscriptions.map((s) => s.stop()));
+        await pruner.stop();
         await relay.stop();
         await db.destroy();
       })();

@@ -1,6 +1,6 @@
 import { testEnv, uniqueName } from '@cmis/testkit';
 import { busConformanceSuite } from './conformance';
-import type { Bus } from './bus';
+import type { Bus, MessageBatch } from './bus';
 import { createKafkaBus } from './kafka';
 
 /** A bus and a fresh topic for one test; the bus is closed after it. */
@@ -107,5 +107,88 @@ describe('kafka bus: idle', () => {
       // Unpatched, two idle connections (producer and admin) armed ~1,000 timers in 500 ms.
       expect(timers.mock.calls.length - before).toBeLessThan(20);
       timers.mockRestore();
+    }));
+});
+
+describe('kafka bus: prefetched groups never overtake an uncommitted one', () => {
+  it('stopped in the middle of a retry with the next group prefetched: after a restart every message is handled once, in order', () =>
+    withTopic(1, async (bus, topic) => {
+      const groupId = uniqueName('g');
+      const prepared: number[][] = [];
+      const handled: number[] = [];
+      const { done: retrying, fire: firstRetry } = signal();
+      const { done: secondPrepared, fire: nextPrepared } = signal();
+      const values = (batches: MessageBatch[]) =>
+        batches.flatMap((b) => b.messages.map((m) => Number(m.value)));
+      await bus.publish(topic, [0, 1, 2, 3, 4].map(message));
+      const first = await bus.subscribe({
+        groupId,
+        topics: [topic],
+        retry: { initialMs: 20, maxMs: 50 },
+        prepare: async (batches) => {
+          prepared.push(values(batches));
+          if (prepared.length === 2) nextPrepared();
+        },
+        // The first group never succeeds here (its database is down, say); later ones would.
+        handleBatches: async (batches) => {
+          const got = values(batches);
+          if (got.includes(0)) {
+            firstRetry();
+            throw new Error('database unavailable');
+          }
+          handled.push(...got);
+        },
+        onRetry: () => undefined,
+      });
+      await retrying;
+      await bus.publish(topic, [5, 6, 7, 8, 9].map(message));
+      await secondPrepared; // fetched and prepared while the first group is being retried
+      await first.stop();
+      expect(handled).toEqual([]); // nothing overtook the first group
+
+      const { done: all, fire: allHandled } = signal();
+      const second = await bus.subscribe({
+        groupId,
+        topics: [topic],
+        prepare: async () => undefined,
+        handleBatches: async (batches) => {
+          handled.push(...values(batches));
+          if (handled.length >= 10) allHandled();
+        },
+      });
+      await all;
+      await second.stop();
+      expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }));
+
+  it('a group retried while the next fetch is prepared behind it is handled and committed first, in order', () =>
+    withTopic(1, async (bus, topic) => {
+      const handled: number[] = [];
+      let failures = 0;
+      const { done: all, fire: allHandled } = signal();
+      const values = (batches: MessageBatch[]) =>
+        batches.flatMap((b) => b.messages.map((m) => Number(m.value)));
+      await bus.publish(topic, [0, 1, 2].map(message));
+      const sub = await bus.subscribe({
+        groupId: uniqueName('g'),
+        topics: [topic],
+        retry: { initialMs: 20, maxMs: 50 },
+        prepare: async () => undefined,
+        handleBatches: async (batches) => {
+          const got = values(batches);
+          // Fails a few times, while the next fetch is prepared behind it, then passes.
+          if (got.includes(0) && failures < 5) {
+            failures += 1;
+            if (failures === 1) await bus.publish(topic, [3, 4, 5].map(message));
+            throw new Error('transient');
+          }
+          handled.push(...got);
+          if (handled.includes(5)) allHandled();
+        },
+        onRetry: () => undefined,
+      });
+      await all;
+      await sub.stop();
+      expect(handled).toEqual([0, 1, 2, 3, 4, 5]);
     }));
 });

@@ -261,29 +261,60 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         return work;
       };
 
-      /** Handles fetched batches in one call, then commits the offsets of those still ours at once. */
+      /**
+       * Handles fetched batches in one call, then commits the offsets of those still ours at once.
+       * A group that ends without its commit (stopped, given up while a partition went stale, or
+       * the commit failed) must not be overtaken: later groups of its partitions were fetched (and
+       * kafkajs resolved past it), so each partition still ours is sought back to the group's first
+       * offset. kafkajs then treats the prefetched batches of those partitions as stale (dropped,
+       * never committed) and fetches the group's messages again.
+       */
       const handleFetched = async (fetched: Fetched[], prepared: P) => {
-        const batches = fetched.map((f) => f.batch);
-        const running = () => !stopping && fetched.every((f) => f.isRunning() && !f.isStale());
-        const done = await retryUntilDone(
-          () => handleBatches(batches, { isRunning: running, heartbeat: fetched[0]!.heartbeat }, prepared),
-          running,
-          (error, attempt) => sub.onRetry?.(error, attempt, batches),
-          sub.retry,
-        );
-        if (!done) return;
-        // Committed only after the handler's work is durable: a crash before this line redelivers.
+        // Once stop is requested no new group starts: a prefetched one waits for its next owner.
+        if (stopping) return;
         const live = fetched.filter((f) => !f.isStale());
         if (live.length === 0) return;
-        await consumer.commitOffsets(
-          live.map((f) => ({
-            topic: f.batch.topic,
-            partition: f.batch.partition,
-            offset: (BigInt(f.lastOffset) + 1n).toString(),
-          })),
-        );
-        for (const f of live) f.resolveOffset(f.lastOffset);
-        await fetched[0]!.heartbeat();
+        const batches = live.map((f) => f.batch);
+        const running = () => !stopping && live.every((f) => f.isRunning() && !f.isStale());
+        let committed = false;
+        try {
+          const done = await retryUntilDone(
+            () => handleBatches(batches, { isRunning: running, heartbeat: live[0]!.heartbeat }, prepared),
+            running,
+            (error, attempt) => sub.onRetry?.(error, attempt, batches),
+            sub.retry,
+          );
+          if (!done) return;
+          // Committed only after the handler's work is durable: a crash before this line redelivers.
+          const ours = live.filter((f) => !f.isStale());
+          if (ours.length === 0) return;
+          await consumer.commitOffsets(
+            ours.map((f) => ({
+              topic: f.batch.topic,
+              partition: f.batch.partition,
+              offset: (BigInt(f.lastOffset) + 1n).toString(),
+            })),
+          );
+          committed = true;
+          for (const f of ours) f.resolveOffset(f.lastOffset);
+          await live[0]!.heartbeat();
+        } finally {
+          if (!committed && !stopping) {
+            for (const f of live) {
+              if (f.isStale()) continue;
+              try {
+                consumer.seek({
+                  topic: f.batch.topic,
+                  partition: f.batch.partition,
+                  offset: f.batch.messages[0]!.offset,
+                });
+              } catch (error) {
+                // Not running any more: its next owner starts from the committed offset anyway.
+                onError(`consumer ${sub.groupId}: seeking back to an uncommitted group failed`, error);
+              }
+            }
+          }
+        }
       };
 
       // The handling of the group before (settled either way): groups are handled one at a time.

@@ -4,3 +4,4 @@ export { checkRule } from './definitions/type-check';
 export { compileRule, buildIndex, type CompiledRule, type RuleIndex } from './evaluation/rule-index';
 export { evaluateRules, countMatches } from './evaluation/evaluate';
 export type { RuleDefinition, RuleInput } from './definitions/rule';
+export { openApiDocument } from './openapi';

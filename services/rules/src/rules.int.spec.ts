@@ -11,7 +11,13 @@ import {
   type ActionRequested,
   type EventEnvelope,
 } from '@cmis/contracts';
-import { startServiceProcess, withSystem, type RunningServiceProcess } from '@cmis/platform';
+import {
+  servedRoutes,
+  startServiceProcess,
+  undocumentedRoutes,
+  withSystem,
+  type RunningServiceProcess,
+} from '@cmis/platform';
 import { testEnv, uniqueName, until, waitForMessages, type ReceivedMessage } from '@cmis/testkit';
 import { PAUSE_HIGH_CPA_RULE, rulesDemo } from './demo';
 import { createRulesService } from './service';
@@ -696,6 +702,21 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     expect([...all].sort()).toEqual([...ids].sort());
     // Every worker that ran took some while the others held theirs (SKIP LOCKED, leases).
     expect(handed.every((mine) => mine.length > 0)).toBe(true);
+  });
+
+  it('serves /openapi.json describing every route it serves, with bodies from the zod schemas', async () => {
+    const doc = (await (await fetch(`${proc.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: { RuleInput: { properties: Record<string, unknown> } } };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(undocumentedRoutes(proc.service.router, doc)).toEqual([]);
+    expect(servedRoutes(proc.service.router).length).toBeGreaterThanOrEqual(11);
+    // Generated from RuleInput: its fields are there as the schema has them.
+    expect(Object.keys(doc.components.schemas.RuleInput.properties)).toEqual(
+      expect.arrayContaining(['name', 'conditions', 'actions', 'cooldownSeconds', 'maxExecutionsPerHour']),
+    );
   });
 
   it('simulates a draft rule and explains each condition', async () => {

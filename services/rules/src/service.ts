@@ -11,6 +11,7 @@ import { buildIndex, createCompiledRules, type RuleIndex } from './evaluation/ru
 import { simulateRoutes } from './simulate/api';
 import { parseAllowlist } from './webhook/address';
 import { createWebhookWorker } from './webhook/worker';
+import { openApiDocument } from './openapi';
 import {
   createWebhookSender,
   systemResolver,
@@ -50,6 +51,7 @@ export function createRulesService(options: RulesServiceOptions = {}): CreateSer
     return {
       migrations: rulesMigrations,
       routes(router) {
+        router.get('/openapi.json', (_req, res) => res.json(openApiDocument));
         simulateRoutes(router, { rt, allowlist, resolve });
         definitionsRoutes(router, { rt, store, allowlist, resolve, now });
         evaluationRoutes(router, rt);

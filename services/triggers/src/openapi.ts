@@ -10,8 +10,11 @@ const errors = {
   '400': problem('Invalid input; `errors` name each field (`body.userId`, `body.batch.2.event`)'),
   '401': problem('Missing, unknown or revoked credentials'),
   '413': problem('Body larger than allowed'),
-  '415': problem('Body is not application/json'),
+  '415': problem('Body is not application/json, or its Content-Encoding is not identity, gzip or deflate'),
   '429': problem('Over the per-source or per-org rate limit; see Retry-After'),
+  '503': problem(
+    'Not stored: the broker did not take the events, the publish queue is full, or the same messageId is still being stored; retry after Retry-After with the same messageIds',
+  ),
 };
 const writeKey = [{ writeKey: [] }];
 const apiKey = [{ apiKey: [] }];
@@ -42,6 +45,23 @@ const segmentCall = (type: string, required: string[], extra: Record<string, obj
     },
   },
 });
+
+const batchCall = {
+  post: {
+    summary: 'Segment batch (also at /v1/import): valid calls are accepted, invalid ones reported by index',
+    security: writeKey,
+    requestBody: json({
+      type: 'object',
+      required: ['batch'],
+      properties: {
+        batch: { type: 'array', items: { type: 'object' } },
+        writeKey: { type: 'string' },
+        context: { type: 'object' },
+      },
+    }),
+    responses: { '200': json(ref('BatchResult')), ...errors },
+  },
+};
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -160,23 +180,9 @@ export const openApiDocument = {
       traits: { type: 'object' },
     }),
     '/v1/alias': segmentCall('alias', ['userId', 'previousId'], { previousId: { type: 'string' } }),
-    '/v1/batch': {
-      post: {
-        summary:
-          'Segment batch (also at /v1/import): valid calls are accepted, invalid ones reported by index',
-        security: writeKey,
-        requestBody: json({
-          type: 'object',
-          required: ['batch'],
-          properties: {
-            batch: { type: 'array', items: { type: 'object' } },
-            writeKey: { type: 'string' },
-            context: { type: 'object' },
-          },
-        }),
-        responses: { '200': json(ref('BatchResult')), ...errors },
-      },
-    },
+    '/v1/batch': batchCall,
+    '/v1/import': batchCall,
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
     '/v1/metrics': {
       post: {
         summary: 'Entity metric snapshots, one or { batch: [...] }',

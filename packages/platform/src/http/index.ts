@@ -26,3 +26,4 @@ export {
   problemType,
 } from './problems';
 export type { DomainErrorKind, FieldError, ProblemDocument, HttpProblemOptions } from './problems';
+export { servedRoutes, undocumentedRoutes, type ServedRoute } from './openapi';

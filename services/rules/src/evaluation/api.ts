@@ -4,14 +4,16 @@ import { asyncHandler, validate, withOrg, type ServiceRuntime } from '@cmis/plat
 import type { Router } from 'express';
 import { z } from 'zod';
 
-const Query = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }).strict();
+export const EvaluationsQuery = z
+  .object({ limit: z.coerce.number().int().min(1).max(500).default(100) })
+  .strict();
 
 export function evaluationRoutes(router: Router, rt: ServiceRuntime): void {
   router.get(
     '/v1/rules/:ruleId/evaluations',
     rt.auth.require('rules:read'),
     validate({ params: z.object({ ruleId: z.string().min(1).max(100) }) }),
-    validate({ query: Query } as { query: z.ZodTypeAny }),
+    validate({ query: EvaluationsQuery } as { query: z.ZodTypeAny }),
     asyncHandler(async (req, res) => {
       const { limit } = req.query as unknown as { limit: number };
       const rows = await withOrg(rt.db.app, req.principal!.orgId, (trx) =>

@@ -11,7 +11,7 @@ import { compileRule } from '../evaluation/rule-index';
 import type { Allowlist } from '../webhook/address';
 import type { Resolver } from '../webhook/deliver';
 
-const Sample = z
+export const Sample = z
   .object({
     event: z.record(z.unknown()).optional(),
     contact: z.record(z.unknown()).optional(),

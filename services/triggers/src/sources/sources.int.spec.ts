@@ -1,4 +1,4 @@
-import type { RunningServiceProcess } from '@cmis/platform';
+import { undocumentedRoutes, type RunningServiceProcess } from '@cmis/platform';
 import { triggersDemo } from '../demo';
 import {
   ADMIN_TOKEN,
@@ -79,11 +79,12 @@ describe('sources: management API, write-key rotation and revocation', () => {
     expect(((await bad.json()) as { errors: Array<{ path: string }> }).errors[0]!.path).toBe('body.name');
   });
 
-  it('serves its OpenAPI document', async () => {
+  it('serves its OpenAPI document, which describes every route it serves', async () => {
     const doc = (await (await fetch(`${proc.url}/openapi.json`)).json()) as {
       openapi: string;
       paths: Record<string, unknown>;
     };
+    expect(undocumentedRoutes(proc.service.router, doc as never)).toEqual([]);
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(['/v1/track', '/v1/batch', '/v1/webhooks/{sourceId}', '/v1/schedules']),

@@ -5,6 +5,7 @@ import {
   createKafkaBus,
   platformMigrations,
   startInbox,
+  type Migration,
   tenantTable,
   withOrg,
 } from '@cmis/platform';
@@ -17,11 +18,12 @@ const ORGS = 20;
 
 /**
  * Inbox: events decoded, validated, deduplicated and applied to a Postgres projection (one
- * transaction per org per batch), beside raw kafkajs consuming the same messages.
+ * transaction per org per batch), beside a plain kafkajs consumer writing the same rows with
+ * batched INSERTs (no validation, no dedupe, no per-org transaction). Target: ratio >= 0.7.
  */
 export const inboxBench: Benchmark = {
   name: 'inbox',
-  description: `inbox: ${EVENTS} events (${ORGS} orgs) applied to a projection vs raw kafkajs consume of the same topic`,
+  description: `inbox: ${EVENTS} events (${ORGS} orgs) applied to a projection vs a plain kafkajs consumer writing the same rows`,
   async run(infra) {
     const codec = createCodec({ registryUrl: infra.schemaRegistryUrl });
     // Contacts: a topic no other benchmark writes, so every message on it is a distinct event
@@ -73,16 +75,53 @@ export const inboxBench: Benchmark = {
     );
     await admin.disconnect();
 
-    // Reference: raw kafkajs reading the whole topic through a fresh group.
+    const db = createDatabase({ url: infra.databaseUrl, schema: uniqueSchema('bench_inbox') });
+    const projection = (table: string) => (knex: Parameters<Migration['up']>[0]) =>
+      tenantTable(knex, table, (t) => {
+        t.uuid('event_id').notNullable();
+        t.text('contact').notNullable();
+        t.text('event').notNullable();
+      });
+    await db.migrate([
+      ...platformMigrations,
+      { name: 'bench_0001_actions', up: projection('actions') },
+      { name: 'bench_0002_reference_actions', up: projection('reference_actions') },
+    ]);
+
+    // Reference: a plain kafkajs consumer doing the same projection work without the inbox's
+    // guarantees: it parses each message (registry framing skipped, no validation) and writes the
+    // same rows with one batched INSERT per partition batch, in autocommit (no dedupe, no per-org
+    // transaction; the owner's connection, which row-level security lets write any org's rows).
     const consumer = kafka.consumer({ groupId: uniqueName('bench-raw') });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     let seen = 0;
     const rawStart = process.hrtime.bigint();
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       void consumer.run({
         partitionsConsumedConcurrently: 4,
         eachBatch: async ({ batch }) => {
+          const rows = batch.messages.map((m) => {
+            const value = m.value!;
+            return JSON.parse(value.subarray(value[0] === 0 ? 5 : 0).toString('utf8')) as {
+              id: string;
+              orgId: string;
+              subject: string;
+              type: string;
+            };
+          });
+          await db.owner
+            .raw(
+              `insert into reference_actions (org_id, event_id, contact, event)
+               select unnest(?::uuid[]), unnest(?::uuid[]), unnest(?::text[]), unnest(?::text[])`,
+              [
+                rows.map((r) => r.orgId),
+                rows.map((r) => r.id),
+                rows.map((r) => r.subject),
+                rows.map((r) => r.type),
+              ],
+            )
+            .catch(reject);
           seen += batch.messages.length;
           if (seen >= total) resolve();
         },
@@ -91,19 +130,6 @@ export const inboxBench: Benchmark = {
     const rawSeconds = secondsSince(rawStart);
     await consumer.disconnect();
 
-    const db = createDatabase({ url: infra.databaseUrl, schema: uniqueSchema('bench_inbox') });
-    await db.migrate([
-      ...platformMigrations,
-      {
-        name: 'bench_0001_actions',
-        up: (knex) =>
-          tenantTable(knex, 'actions', (t) => {
-            t.uuid('event_id').notNullable();
-            t.text('contact').notNullable();
-            t.text('event').notNullable();
-          }),
-      },
-    ]);
     let applied = 0;
     let allApplied: () => void = () => undefined;
     const done = new Promise<void>((r) => (allApplied = r));
@@ -154,7 +180,7 @@ export const inboxBench: Benchmark = {
         inboxSeconds: inboxSeconds.toFixed(2),
         // This process only (kafkajs, decoding, the pg client); Postgres works in its own.
         inboxCpuMicrosPerEvent: ((cpu.user + cpu.system) / total).toFixed(1),
-        rawConsumeSeconds: rawSeconds.toFixed(2),
+        referenceSeconds: rawSeconds.toFixed(2),
       },
     };
   },

@@ -6,7 +6,7 @@ import type { Benchmark } from './bench';
 import { BENCH_ADMIN_TOKEN, pollUntil, startServiceProcess } from './service-process';
 
 // Events per second; the env override is for finding where the pipeline saturates.
-const RATE = Number(process.env.BENCH_RULES_E2E_RATE ?? 5_000);
+const RATE = Number(process.env.BENCH_RULES_E2E_RATE ?? 2_500);
 const SECONDS = 10;
 const REFERENCE_SECONDS = 5;
 const WARMUP_SECONDS = 2;
@@ -35,7 +35,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * Event → action-requested latency at 5,000 metrics snapshots/s: POST /v1/metrics on triggers,
+ * Event → action-requested latency at 2,500 metrics snapshots/s: POST /v1/metrics on triggers,
  * Kafka, the rules service (its own process) evaluating a CPA rule, its outbox, Kafka again, a
  * plain kafkajs reader. Reference: snapshots' latency to cmis.triggers.entity-metrics.v1 (ingest
  * alone) at the same rate, measured in the same run in a phase of its own before the measured one
@@ -264,7 +264,8 @@ export const rulesE2eBench: Benchmark = {
             : {}),
           'triggers CPU us per event': cpu.triggers,
           'rules CPU us per event': cpu.rules,
-          'target p99 ms': '< 100',
+          // ratio = rules p99 / ingest p99: what rules adds beyond ingest itself (issue 13: <= 2).
+          'target ratio': '<= 2',
         },
       };
     } finally {

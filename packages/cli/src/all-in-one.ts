@@ -106,19 +106,26 @@ export async function startAllInOne(options: AllInOneOptions = {}): Promise<Runn
       cleanups.push(() => postgres!.stop());
     }
     const databaseUrl = config.DATABASE_URL ?? postgres!.url;
+    const metrics = createMetrics({ service: 'cmis' });
     const bus = config.KAFKA_BROKERS
       ? undefined
       : createEmbeddedBus({
           databaseUrl,
           clientId: 'cmis',
           onError: (message, error) => logger.error({ err: error }, message),
+          onStuckHandler: (stuck) => {
+            metrics.busStuckHandlers.inc({ group: stuck.groupId, topic: stuck.topic });
+            logger.error(
+              { ...stuck },
+              'handler stuck past the stop deadline: partition released uncommitted, its batch goes to the next owner',
+            );
+          },
         });
     const platform = createPlatform({ config, logger, clientId: 'cmis', embedded: { bus, databaseUrl } });
     cleanups.push(() => platform.close());
     await ensureCatalogTopics(platform.bus);
 
     const adminToken = config.CMIS_ADMIN_TOKEN ?? embeddedAdminToken(dataDir);
-    const metrics = createMetrics({ service: 'cmis' });
     const entries = options.services ?? SERVICES;
     const services: RunningService[] = [];
     for (const entry of entries) {

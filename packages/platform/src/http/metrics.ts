@@ -14,6 +14,8 @@ export interface Metrics {
   timerBacklog: Gauge;
   /** Set by the inbox pruner: records of processed events kept for deduplication (approximate). */
   inboxProcessedRows: Gauge;
+  /** Counted by the embedded bus: handlers still running past their partition's stop deadline. */
+  busStuckHandlers: Counter<'group' | 'topic'>;
 }
 
 export interface MetricsOptions {
@@ -63,6 +65,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     inboxProcessedRows: new Gauge({
       name: 'inbox_processed_rows',
       help: 'Processed-event records the inbox keeps for deduplication (approximate, after each prune)',
+      registers: [registry],
+    }),
+    busStuckHandlers: new Counter({
+      name: 'bus_stuck_handlers_total',
+      help: 'Handlers the embedded bus left behind at a partition stop (partition released uncommitted)',
+      labelNames: ['group', 'topic'],
       registers: [registry],
     }),
   };

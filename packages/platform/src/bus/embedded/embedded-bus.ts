@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { perPartition, type Bus, type SubscribeOptions, type Subscription } from '../bus';
 import { EmbeddedBusClosedError } from './errors';
-import { GroupMember, type GroupTiming } from './group-member';
+import { GroupMember, type GroupTiming, type StuckHandler } from './group-member';
 import { appendMessages } from './publisher';
 import { sweepRetention } from './retention';
 import { assertSchemaName, ensureSchema } from './schema';
@@ -33,6 +33,10 @@ export interface EmbeddedBusOptions {
   retentionSweepIntervalMs?: number;
   /** Retention of a topic ensured without retentionMs. Default 7 days, Kafka's broker default. */
   defaultRetentionMs?: number;
+  /** How long stopping a partition waits for its handler (see GroupTiming.handlerDeadlineMs); default 30000. */
+  handlerDeadlineMs?: number;
+  /** A handler stuck past that deadline (default: reported through onError). */
+  onStuckHandler?(stuck: StuckHandler): void;
   /** Pooled sessions for publishing and bookkeeping; each member also holds one session of its own. */
   poolMax?: number;
   onError?(message: string, error: unknown): void;
@@ -40,6 +44,8 @@ export interface EmbeddedBusOptions {
 
 export interface EmbeddedBus extends Bus {
   readonly schema: string;
+  /** Handlers reported stuck so far (for /metrics). */
+  stuckHandlers(): number;
   /** Deletes messages past their topic's retention now; resolves to how many went. */
   sweepRetention(): Promise<number>;
 }
@@ -60,7 +66,16 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): EmbeddedBus {
     sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
     rebalanceIntervalMs: options.rebalanceIntervalMs ?? 1_000,
     joinTimeoutMs: options.joinTimeoutMs ?? 30_000,
+    handlerDeadlineMs: options.handlerDeadlineMs ?? 30_000,
   };
+  const onStuckHandler =
+    options.onStuckHandler ??
+    ((stuck: StuckHandler) =>
+      onError(
+        `group ${stuck.groupId}: handler of ${stuck.topic}/${stuck.partition} stuck for ${stuck.stuckMs} ms; partition released uncommitted`,
+        undefined,
+      ));
+  let stuckHandlers = 0;
 
   const pool = new Pool({
     connectionString: databaseUrl,
@@ -137,6 +152,10 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): EmbeddedBus {
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
         pollIntervalMs: () => (wakeups.listening ? safetyPollIntervalMs : pollIntervalMs),
         onError,
+        onStuckHandler: (stuck) => {
+          stuckHandlers += 1;
+          onStuckHandler(stuck);
+        },
       });
       members.add(member);
       try {
@@ -199,6 +218,7 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): EmbeddedBus {
       }
     },
 
+    stuckHandlers: () => stuckHandlers,
     async sweepRetention() {
       await open();
       return sweep();

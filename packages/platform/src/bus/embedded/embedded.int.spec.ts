@@ -4,6 +4,8 @@ import type { Bus, BusMessage, Subscription } from '../bus';
 import { busConformanceSuite } from '../conformance';
 import { createEmbeddedBus, type EmbeddedBus, type EmbeddedBusOptions } from './embedded-bus';
 import { UnknownTopicError } from './errors';
+import type { StuckHandler } from './group-member';
+import { partitionForKey } from './partitioner';
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const schema = `cmis_bus_test_${randomBytes(5).toString('hex')}`;
@@ -441,5 +443,79 @@ describe('embedded bus', () => {
       ];
       expect(firstSeen).toEqual([...firstSeen].sort((a, b) => a - b));
     }
+  });
+});
+
+describe('embedded bus: a stuck handler', () => {
+  afterEach(closeOpened);
+
+  it('holds up neither stop nor the other partitions, is reported, and commits nothing when it ends late', async () => {
+    const stuck: StuckHandler[] = [];
+    const busA = makeBus({
+      handlerDeadlineMs: 500,
+      partitionsConsumedConcurrently: 2,
+      onStuckHandler: (s) => stuck.push(s),
+    });
+    const topic = unique('stuck');
+    const groupId = unique('g');
+    await busA.ensureTopics([{ topic, numPartitions: 2 }]);
+    await busA.publish(
+      topic,
+      Array.from({ length: 20 }, (_, i) => msg(`org-1:c-${i}`, String(i))),
+    );
+    const onPartition = (p: number) =>
+      Array.from({ length: 20 }, (_, i) => i).filter((i) => partitionForKey(`org-1:c-${i}`, 2) === p);
+    expect(onPartition(0).length).toBeGreaterThan(0);
+    expect(onPartition(1).length).toBeGreaterThan(0);
+
+    let unstick: () => void = () => undefined;
+    const handledByA: BusMessage[] = [];
+    const subA = await busA.subscribe({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      handleBatch: async (batch) => {
+        if (batch.partition === 0) {
+          // Never returns until the test lets it, long after the deadline.
+          await new Promise<void>((resolve) => (unstick = resolve));
+        }
+        handledByA.push(...batch.messages);
+      },
+    });
+    await eventually(() => handledByA.length === onPartition(1).length, 'partition 1 beside the stuck one');
+
+    const started = Date.now();
+    const stopped = await Promise.race([
+      subA.stop().then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(stuck).toEqual([expect.objectContaining({ groupId, topic, partition: 0 })]);
+    expect(stuck[0]!.stuckMs).toBeGreaterThanOrEqual(500);
+    expect(busA.stuckHandlers()).toBe(1);
+
+    // The handler ends after its partition was released: its batch is not committed.
+    unstick();
+    await eventually(() => handledByA.length === 20, 'the late handler to end');
+    const busB = makeBus();
+    const handledByB: BusMessage[] = [];
+    track(
+      await busB.subscribe({
+        groupId,
+        topics: [topic],
+        fromBeginning: true,
+        handleBatch: async (batch) => {
+          handledByB.push(...batch.messages);
+        },
+      }),
+    );
+    await eventually(() => handledByB.length >= onPartition(0).length, 'the stuck batch to be redelivered');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(
+      values(handledByB)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual(onPartition(0));
   });
 });

@@ -16,6 +16,21 @@ export interface GroupTiming {
   /** How often membership is re-read when no NOTIFY says it changed. */
   rebalanceIntervalMs: number;
   joinTimeoutMs: number;
+  /**
+   * How long stopping a partition (stop(), or a rebalance giving it away) waits for the batch in
+   * hand. Past it the handler is reported stuck, the partition is released uncommitted (its next
+   * owner gets the batch again) and whatever the late handler resolves to commits nothing.
+   */
+  handlerDeadlineMs: number;
+}
+
+/** A handler that did not finish within the deadline of its partition's stop. */
+export interface StuckHandler {
+  groupId: string;
+  topic: string;
+  partition: number;
+  /** How long the batch had been in the handler when its partition was released. */
+  stuckMs: number;
 }
 
 export interface GroupMemberOptions {
@@ -30,6 +45,7 @@ export interface GroupMemberOptions {
   partitionsConsumedConcurrently: number;
   pollIntervalMs(): number;
   onError(message: string, error: unknown): void;
+  onStuckHandler(stuck: StuckHandler): void;
 }
 
 interface OwnedPartition {
@@ -280,6 +296,8 @@ export class GroupMember {
         maxBatchMessages: this.o.maxBatchMessages,
         pollIntervalMs: this.o.pollIntervalMs,
         onError: this.o.onError,
+        handlerDeadlineMs: this.o.timing.handlerDeadlineMs,
+        onStuckHandler: this.o.onStuckHandler,
       });
       const unwake = this.o.wakeups.onPartition(tp.topic, tp.partition, () => worker.wake());
       this.owned.set(topicPartitionId(tp), { tp, lockKey, worker, unwake });

@@ -5,6 +5,7 @@ import {
   type MessageBatch,
   type PartitionSubscription,
 } from '../bus';
+import type { StuckHandler } from './group-member';
 import type { MemberSession } from './member-session';
 import { Permits, Wakeup } from '../signals';
 
@@ -23,6 +24,9 @@ export interface PartitionWorkerOptions {
   /** How long an idle partition waits for a wake-up before reading again. */
   pollIntervalMs(): number;
   onError(message: string, error: unknown): void;
+  /** How long stop() waits for the batch in hand (see GroupTiming.handlerDeadlineMs). */
+  handlerDeadlineMs: number;
+  onStuckHandler(stuck: StuckHandler): void;
 }
 
 interface MessageRow {
@@ -43,6 +47,10 @@ export class PartitionWorker {
   private readonly wakeup = new Wakeup();
   private readonly finished: Promise<void>;
   private exited = false;
+  /** Set when stop() gave up on the batch in hand: its late outcome must commit nothing. */
+  private abandoned = false;
+  /** When the batch in hand entered the handler, and how to give its permit back (once). */
+  private handling: { since: number; releasePermit: () => void } | undefined;
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.finished = this.run().finally(() => (this.exited = true));
@@ -57,10 +65,31 @@ export class PartitionWorker {
     this.wakeup.wake();
   }
 
-  stop(): Promise<void> {
+  /**
+   * Stops reading and waits for the batch in hand, at most handlerDeadlineMs: a handler stuck past
+   * it is reported and left behind, fenced (it commits nothing), and its permit given back, so the
+   * partition can be released and the rebalance or stop goes on.
+   */
+  async stop(): Promise<void> {
     this.running = false;
     this.wakeup.wake();
-    return this.finished;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), this.o.handlerDeadlineMs);
+      timer.unref();
+    });
+    const outcome = await Promise.race([this.finished.then(() => 'done' as const), late]);
+    clearTimeout(timer);
+    if (outcome === 'done') return;
+    this.abandoned = true;
+    const handling = this.handling;
+    handling?.releasePermit();
+    this.o.onStuckHandler({
+      groupId: this.o.groupId,
+      topic: this.o.topic,
+      partition: this.o.partition,
+      stuckMs: handling ? Date.now() - handling.since : this.o.handlerDeadlineMs,
+    });
   }
 
   private async run(): Promise<void> {
@@ -116,7 +145,14 @@ export class PartitionWorker {
   /** Resolves to the next position, or undefined when the worker must stop without committing. */
   private async deliver(messages: BusMessage[]): Promise<bigint | undefined> {
     const { subscription: sub, session } = this.o;
-    const release = await this.o.permits.acquire();
+    const permit = await this.o.permits.acquire();
+    let given = false;
+    const releasePermit = () => {
+      if (given) return;
+      given = true;
+      permit();
+    };
+    this.handling = { since: Date.now(), releasePermit };
     try {
       if (!this.running) return undefined;
       const batch: MessageBatch = { topic: this.o.topic, partition: this.o.partition, messages };
@@ -127,7 +163,8 @@ export class PartitionWorker {
         (error, attempt) => sub.onRetry?.(error, attempt, [batch]),
         sub.retry,
       );
-      if (!handled) return undefined;
+      // Released after its deadline: the partition may be someone else's now, and they redeliver.
+      if (!handled || this.abandoned) return undefined;
       const next = BigInt(messages[messages.length - 1]!.offset) + 1n;
       // Tried once even when stopping (the work is done); retried only while the partition is ours.
       const committed = await retryUntilDone(
@@ -137,7 +174,8 @@ export class PartitionWorker {
       );
       return committed ? next : undefined;
     } finally {
-      release();
+      this.handling = undefined;
+      releasePermit();
     }
   }
 

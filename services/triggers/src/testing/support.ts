@@ -113,14 +113,32 @@ export interface TopicMessage {
  * when called. Ingest answers after the broker's ack, so this sees every event published by a
  * request that was already answered, and proves absence without a sleep.
  */
+/**
+ * The topic's end offsets. Retried for a while on a retriable error: a broker just restarted
+ * answers "not the leader" until its partitions' leaders are elected again.
+ */
+async function endOffsets(kafka: ReturnType<typeof testKafka>, topic: string) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
+
 export async function messagesNow(
   topic: string,
   keyPrefix: string,
   kafka = testKafka(),
 ): Promise<TopicMessage[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const ends = await endOffsets(kafka, topic);
   const pending = new Map(ends.filter((p) => Number(p.high) > 0).map((p) => [p.partition, BigInt(p.high)]));
   const found: TopicMessage[] = [];
   if (pending.size === 0) return found;

@@ -147,6 +147,14 @@ function toKafkaMessages(messages: OutgoingMessage[]) {
   return messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
 }
 
+/**
+ * How long subscribe waits for its group to be joined. A process restarted after a crash joins
+ * only once the broker gave up on its dead member (kafkajs's session timeout, 30 s) and the
+ * rebalance finished (its rebalance timeout, 60 s): a 30 s deadline raced the first and made the
+ * restarted process exit (seen in the fault test).
+ */
+const JOIN_DEADLINE_MS = 90_000;
+
 /** The production transport: kafkajs, idempotent producer with acks=all, manual commits. */
 export function createKafkaBus(options: KafkaBusOptions): Bus {
   const kafka = new Kafka({
@@ -230,8 +238,8 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       let stopping = false;
       const joined = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`group ${sub.groupId} did not join within 30s`)),
-          30_000,
+          () => reject(new Error(`group ${sub.groupId} did not join within ${JOIN_DEADLINE_MS / 1000}s`)),
+          JOIN_DEADLINE_MS,
         );
         consumer.on(consumer.events.GROUP_JOIN, () => {
           clearTimeout(timer);

@@ -1,6 +1,12 @@
 import type { z } from 'zod';
 import { createEnvelope, type EnvelopeInput, type TypedEnvelope } from './envelope';
 import { deadLetterTopicOf, type DeadLetterTopicDefinition, type TopicDefinition } from './topic';
+import {
+  emailCampaignsTopic,
+  emailMessagesTopic,
+  emailRequestsTopic,
+  emailSubscriptionsTopic,
+} from './topics/email';
 import { ruleActionsTopic, ruleEventsTopic } from './topics/rules';
 import { tenancyTopic } from './topics/tenancy';
 import { contactsTopic, entityMetricsTopic, scheduleFiredTopic, userActionsTopic } from './topics/triggers';
@@ -13,6 +19,10 @@ const TOPICS = [
   scheduleFiredTopic,
   ruleEventsTopic,
   ruleActionsTopic,
+  emailRequestsTopic,
+  emailMessagesTopic,
+  emailSubscriptionsTopic,
+  emailCampaignsTopic,
 ] as const;
 
 export type CatalogTopic = (typeof TOPICS)[number];

@@ -24,6 +24,10 @@ describe('topic catalog', () => {
       'cmis.triggers.schedule-fired.v1',
       'cmis.rules.rule-events.v1',
       'cmis.rules.actions.v1',
+      'cmis.email.requests.v1',
+      'cmis.email.messages.v1',
+      'cmis.email.subscriptions.v1',
+      'cmis.email.campaigns.v1',
     ]);
   });
 

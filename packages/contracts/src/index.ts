@@ -55,6 +55,7 @@ export {
 export * from './topics/tenancy';
 export * from './topics/triggers';
 export * from './topics/rules';
+export * from './topics/email';
 export { topicValueSchema, topicJsonSchema, jsonSchemaOf, type JsonSchema } from './json-schema';
 export { compiledSchemaCheck, type CompiledCheck } from './compiled-validator';
 export {

@@ -6,6 +6,14 @@ import {
   type TopicName,
 } from '../catalog';
 
+const EXAMPLE_MESSAGE = {
+  messageId: 'msg-1',
+  idempotencyKey: 'act-3:0',
+  origin: { kind: 'rule' as const, id: 'rule-1', version: 3 },
+  contactId: 'contact-1',
+  address: 'ada@example.com',
+};
+
 /** One valid `data` per event type of the catalog, for specs. */
 export const exampleData = {
   'cmis.platform.tenancy.v1': {
@@ -128,6 +136,100 @@ export const exampleData = {
         headers: { 'x-team': 'growth' },
         body: { hello: 'world' },
       },
+    },
+  },
+  'cmis.email.requests.v1': {
+    'cmis.email.send-requested': {
+      idempotencyKey: 'act-3:0',
+      to: { kind: 'contact', contactId: 'contact-1' },
+      content: { kind: 'template', templateId: 'welcome' },
+      data: { firstName: 'Ada' },
+      origin: { kind: 'rule', id: 'rule-1', version: 3, instanceId: 'act-3' },
+    },
+  },
+  'cmis.email.messages.v1': {
+    'cmis.email.message-requested': {
+      ...EXAMPLE_MESSAGE,
+      to: { kind: 'contact', contactId: 'contact-1' },
+      content: { kind: 'inline', subject: 'Hi {{ contact.name }}', text: 'Hello' },
+      transactional: false,
+    },
+    'cmis.email.message-rendered': {
+      ...EXAMPLE_MESSAGE,
+      templateId: 'welcome',
+      templateVersion: 2,
+      subject: 'Welcome, Ada',
+      links: 3,
+    },
+    'cmis.email.message-suppressed': { ...EXAMPLE_MESSAGE, reason: 'hard_bounce' },
+    'cmis.email.message-deferred': {
+      ...EXAMPLE_MESSAGE,
+      reason: 'SMTP 451 try again later',
+      smtpCode: 451,
+      attempt: 1,
+      retryAt: '2026-01-02T03:09:06.000Z',
+    },
+    'cmis.email.message-sent': {
+      ...EXAMPLE_MESSAGE,
+      smtpMessageId: '<msg-1@mail.example.com>',
+      provider: 'smtp.example.com',
+      attempt: 1,
+      response: '250 OK queued',
+    },
+    'cmis.email.message-delivered': { ...EXAMPLE_MESSAGE, provider: 'ses' },
+    'cmis.email.message-bounced': {
+      ...EXAMPLE_MESSAGE,
+      bounceType: 'hard',
+      reason: '550 5.1.1 no such user',
+      smtpCode: 550,
+      source: 'ses',
+    },
+    'cmis.email.message-complained': { ...EXAMPLE_MESSAGE, source: 'ses', feedbackType: 'abuse' },
+    'cmis.email.message-opened': { ...EXAMPLE_MESSAGE, machine: true, machineReason: 'apple_mpp' },
+    'cmis.email.message-clicked': {
+      ...EXAMPLE_MESSAGE,
+      machine: false,
+      linkIndex: 0,
+      url: 'https://shop.example.com/',
+    },
+    'cmis.email.message-unsubscribed': { ...EXAMPLE_MESSAGE, scope: 'all', method: 'one_click' },
+    'cmis.email.message-failed': { ...EXAMPLE_MESSAGE, reason: 'the contact has no email address' },
+  },
+  'cmis.email.subscriptions.v1': {
+    'cmis.email.contact-unsubscribed': {
+      contactId: 'contact-1',
+      address: 'ada@example.com',
+      scope: 'topic',
+      topic: 'newsletter',
+      method: 'preferences',
+    },
+    'cmis.email.contact-resubscribed': { contactId: 'contact-1', address: 'ada@example.com', scope: 'all' },
+    'cmis.email.address-suppressed': { address: 'ada@example.com', reason: 'complaint', messageId: 'msg-1' },
+    'cmis.email.address-unsuppressed': { address: 'ada@example.com' },
+  },
+  'cmis.email.campaigns.v1': {
+    'cmis.email.broadcast-started': { broadcastId: 'bc-1', audienceId: 'aud-1', recipients: 1000 },
+    'cmis.email.broadcast-paused': {
+      broadcastId: 'bc-1',
+      reason: 'complaint rate 0.4% over 0.3%',
+      complaintRate: 0.004,
+      by: 'policy',
+    },
+    'cmis.email.broadcast-completed': { broadcastId: 'bc-1', requested: 1000 },
+    'cmis.email.ab-test-decided': {
+      testId: 'test-1',
+      broadcastId: 'bc-1',
+      metric: 'clicks',
+      winnerVariantId: 'b',
+      decidedBy: 'significant',
+      confidence: 0.95,
+      pValue: 0.01,
+      z: 2.6,
+      variants: [
+        { variantId: 'a', sent: 100, conversions: 5, rate: 0.05 },
+        { variantId: 'b', sent: 100, conversions: 15, rate: 0.15 },
+      ],
+      reason: 'b beats a at 95% confidence',
     },
   },
 } satisfies { [N in TopicName]: { [T in EventTypeOf<N>]: EventDataOf<N, T> } };

@@ -11,14 +11,13 @@ import {
   type ActionRequested,
   type RuleFired,
 } from '@cmis/contracts';
-import type { CooldownLocks, NewEvent, ServiceRuntime } from '@cmis/platform';
+import { stableId, type CooldownLocks, type NewEvent, type ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
 import type { EvaluationContext } from '../conditions/conditions';
 import { resolveAction, type FiringSubject } from '../actions/actions';
 import { boundBudgetChange } from '../actions/budget';
 import type { Verdict } from './evaluate';
 import { queueDeliveries, type QueuedDelivery } from '../webhook/worker';
-import { stableId } from './stable-id';
 
 export interface Cause {
   id: string;

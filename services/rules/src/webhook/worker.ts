@@ -5,9 +5,16 @@
 // worker that dies mid-delivery leaves its lease to run out, and the row is delivered again under
 // the same webhook-id, which receivers deduplicate by (Standard Webhooks).
 import { ruleEventsTopic, type WebhookAction } from '@cmis/contracts';
-import { SpanKind, Wakeup, withOrg, withSpanFrom, withSystem, type ServiceRuntime } from '@cmis/platform';
+import {
+  SpanKind,
+  Wakeup,
+  stableId,
+  withOrg,
+  withSpanFrom,
+  withSystem,
+  type ServiceRuntime,
+} from '@cmis/platform';
 import type { Knex } from 'knex';
-import { stableId } from '../evaluation/stable-id';
 import type { DeliveryResult, WebhookSender } from './deliver';
 
 export interface WebhookWorkerOptions {

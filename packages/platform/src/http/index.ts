@@ -9,6 +9,8 @@ export type { Metrics, MetricsOptions, HttpLabel } from './metrics';
 export { validate, requireJson, fieldErrors, JSON_MEDIA_TYPES } from './validate';
 export type { RequestSchemas } from './validate';
 export { asyncHandler } from './async-handler';
+export { rawBodyOf } from './json-body';
+export type { RequestWithRawBody } from './json-body';
 export type { ReadinessChecks } from './health';
 export { toProblem } from './to-problem';
 export type { ProblemResponse } from './to-problem';

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { request } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { jsonBody, sizeInBytes } from './json-body';
+import { jsonBody, rawBodyOf, sizeInBytes } from './json-body';
 import { startHttpServer, type RunningHttpServer } from './server';
 import { isPlainJson, JSON_MEDIA_TYPES } from './validate';
 
@@ -190,5 +190,37 @@ describe('sizeInBytes', () => {
     expect(sizeInBytes('100')).toBe(100);
     expect(sizeInBytes(2048)).toBe(2048);
     expect(sizeInBytes('lots')).toBeUndefined();
+  });
+});
+
+describe('the raw body', () => {
+  let raw: RunningHttpServer;
+  beforeAll(async () => {
+    const app = express();
+    app.use(jsonBody({ limit: LIMIT, type: JSON_MEDIA_TYPES }));
+    app.post('/raw', (req, res) => {
+      res.json({ raw: rawBodyOf(req)?.toString('utf8') ?? null });
+    });
+    raw = await startHttpServer(app, 0, '127.0.0.1');
+  });
+  afterAll(() => raw.close());
+
+  // Webhook senders sign the bytes they send; a pretty-printed body must reach the route as sent.
+  it('is kept as received, on the fast path and on express.json’s (chunked, a charset)', async () => {
+    const text = '{\n  "a" : 1,\n  "b": [ 2, 3 ]\n}';
+    const fast = await post(
+      raw,
+      { 'content-type': 'application/json', 'content-length': text.length },
+      [Buffer.from(text)],
+      '/raw',
+    );
+    expect(JSON.parse(fast.body)).toEqual({ raw: text });
+    const general = await post(
+      raw,
+      { 'content-type': 'application/json; charset=utf-8' },
+      [Buffer.from(text.slice(0, 5)), Buffer.from(text.slice(5))],
+      '/raw',
+    );
+    expect(JSON.parse(general.body)).toEqual({ raw: text });
   });
 });

@@ -2,6 +2,15 @@ import { AsyncResource } from 'node:async_hooks';
 import express, { type Request, type RequestHandler } from 'express';
 import { isPlainJson } from './validate';
 
+/**
+ * A JSON request keeps the bytes it was parsed from: webhook senders sign those bytes
+ * (SendGrid, Standard Webhooks), and re-serialising the parsed body would not reproduce them.
+ */
+export type RequestWithRawBody = Request & { rawBody?: Buffer };
+
+/** The bytes a JSON body was parsed from, when it was. */
+export const rawBodyOf = (req: Request): Buffer | undefined => (req as RequestWithRawBody).rawBody;
+
 export interface JsonBodyOptions {
   /** Largest body accepted (bytes or a size such as '512kb'). */
   limit: string | number;
@@ -23,7 +32,13 @@ const FIRST_CHAR = /^[ \t\n\r]*([^ \t\n\r])/;
  * status (see to-problem.ts), so answers do not change. Other requests are handed to express.json.
  */
 export function jsonBody(options: JsonBodyOptions): RequestHandler {
-  const general = express.json({ limit: options.limit, type: options.type });
+  const general = express.json({
+    limit: options.limit,
+    type: options.type,
+    verify: (req, _res, buffer) => {
+      (req as RequestWithRawBody).rawBody = buffer;
+    },
+  });
   const limit = sizeInBytes(options.limit);
   return (req, res, next) => {
     const headers = req.headers;
@@ -82,6 +97,7 @@ function readJson(req: Request, expected: number, next: (error?: unknown) => voi
       );
     }
     const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+    (req as RequestWithRawBody).rawBody = buffer;
     let text = buffer.toString('utf8');
     // iconv-lite, which body-parser decodes with, drops a byte order mark.
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);

@@ -2,6 +2,7 @@ import {
   asyncHandler,
   HttpProblem,
   problemType,
+  rawBodyOf,
   requireJson,
   ValidationError,
   type ServiceRuntime,
@@ -12,14 +13,9 @@ import { findWebhookSource } from '../sources/store';
 import { applyMapping } from './mapping';
 import { verifyWebhook } from './signature';
 
-/**
- * The bytes the sender signed. The platform's JSON parser runs before service routes and keeps
- * no raw body, so unless one was captured (`rawBody`) the parsed body is re-serialised: exact for
- * senders that sign `JSON.stringify(payload)` (Standard Webhooks libraries do), not for
- * pretty-printed bodies. See the service README.
- */
+/** The bytes the sender signed: the raw body the platform's JSON parser kept. */
 function signedBody(req: Request): string {
-  const raw = (req as Request & { rawBody?: Buffer }).rawBody;
+  const raw = rawBodyOf(req);
   return raw ? raw.toString('utf8') : JSON.stringify(req.body);
 }
 

@@ -1,7 +1,7 @@
 // The type checker of rule definitions: every fault is reported with the path of the field at
 // fault (`body.conditions.all.0.operator`), so a 400 says exactly what to fix. Pure.
 import type { FieldError } from '@cmis/platform';
-import type { ZodIssue } from 'zod';
+import { z, type ZodIssue } from 'zod';
 import {
   OPERATORS,
   type Comparison,
@@ -86,6 +86,12 @@ export function checkRule(input: unknown, base = 'body', allowlist: Allowlist = 
         break;
       }
       case 'send_notification':
+        // Email notifications go to the email service as requests to these addresses.
+        if (action.channel === 'email')
+          action.recipients.forEach((recipient, r) => {
+            if (!isEmailAddress(recipient))
+              errors.push({ path: at('actions', i, 'recipients', r), message: 'must be an email address' });
+          });
         break;
       default:
         unreachable(action);
@@ -95,6 +101,8 @@ export function checkRule(input: unknown, base = 'body', allowlist: Allowlist = 
   if (errors.length > 0 || conditions === undefined) return { ok: false, errors };
   return { ok: true, definition: { ...rule, trigger, conditions } };
 }
+
+export const isEmailAddress = (text: string) => z.string().email().max(320).safeParse(text).success;
 
 function issueError(issue: ZodIssue, at: (...p: Array<string | number>) => string): FieldError {
   if (issue.code === 'unrecognized_keys') {

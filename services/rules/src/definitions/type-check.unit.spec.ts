@@ -41,6 +41,15 @@ describe('rule type checker', () => {
     });
   });
 
+  it('refuses an email notification to something that is not an address (slack may name a channel)', () => {
+    const actions = [{ kind: 'send_notification', recipients: ['manager@example.com', 'the manager'] }];
+    expect(errorsOf({ ...cpaRule, actions })).toEqual([
+      { path: 'body.actions.0.recipients.1', message: 'must be an email address' },
+    ]);
+    const slack = [{ kind: 'send_notification', channel: 'slack', recipients: ['#growth'] }];
+    expect(checkRule({ ...cpaRule, actions: slack }).ok).toBe(true);
+  });
+
   it('accepts an event rule with a filter', () => {
     expect(checkRule(eventRule).ok).toBe(true);
   });

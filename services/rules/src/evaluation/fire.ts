@@ -5,6 +5,7 @@
 // append, the records one insert. A webhook action is also queued for the webhook worker, which
 // delivers it after the commit (webhook/worker.ts).
 import {
+  emailRequestsTopic,
   ruleActionsTopic,
   ruleEventsTopic,
   type ActionFailed,
@@ -15,6 +16,7 @@ import { stableId, type CooldownLocks, type NewEvent, type ServiceRuntime } from
 import type { Knex } from 'knex';
 import type { EvaluationContext } from '../conditions/conditions';
 import { resolveAction, type FiringSubject } from '../actions/actions';
+import { notificationEmails } from '../actions/notification';
 import { boundBudgetChange } from '../actions/budget';
 import type { Verdict } from './evaluate';
 import { queueDeliveries, type QueuedDelivery } from '../webhook/worker';
@@ -340,6 +342,21 @@ export function createFiring(deps: {
               key,
               occurredAt: at,
             });
+            if (action.kind === 'send_notification' && action.channel === 'email') {
+              events.push(
+                ...notificationEmails(action, { ruleId: rule.ruleId, version: rule.version, actionId }).map(
+                  (request, r) => ({
+                    id: stableId(actionId, 'email', r),
+                    type: 'cmis.email.send-requested',
+                    data: request,
+                    metadata,
+                    topic: emailRequestsTopic.name,
+                    key: `${orgId}:${(request.to as { address: string }).address}`,
+                    occurredAt: at,
+                  }),
+                ),
+              );
+            }
             if (action.kind === 'webhook') {
               deliveries.push({
                 action_id: actionId,

@@ -128,8 +128,15 @@ export async function startAllInOne(options: AllInOneOptions = {}): Promise<Runn
     const adminToken = config.CMIS_ADMIN_TOKEN ?? embeddedAdminToken(dataDir);
     const entries = options.services ?? SERVICES;
     const services: RunningService[] = [];
+    // Known once the server listens, which is after the services started (they serve its routes).
+    let serverUrl: string | undefined;
     for (const entry of entries) {
-      const running = await startService(platform, entry.create, { name: entry.name, metrics });
+      const create = entry.build({
+        env,
+        adminToken,
+        publicUrl: () => `${serverUrl ?? `http://${host}:${config.HTTP_PORT}`}/${entry.name}`,
+      });
+      const running = await startService(platform, create, { name: entry.name, metrics });
       services.push(running);
       cleanups.push(() => running.stop());
     }
@@ -153,6 +160,7 @@ export async function startAllInOne(options: AllInOneOptions = {}): Promise<Runn
       },
     });
     const server = await startHttpServer(app, config.HTTP_PORT, host);
+    serverUrl = server.url;
     cleanups.push(() => server.close());
 
     const mode = {

@@ -120,11 +120,12 @@ describe('cmis up on the embedded default', () => {
     return { cmis, url: url! };
   }
 
-  it('comes up with nothing configured, is ready, and a demo event goes through triggers and rules; a restart mid-stream loses and repeats nothing', async () => {
+  it('comes up with nothing configured, is ready, and a demo event goes through triggers, rules and email; a restart mid-stream loses and repeats nothing', async () => {
     const env = {
       CMIS_DATA_DIR: dataDir,
       HTTP_PORT: String(await freePort()),
       CMIS_EMBEDDED_PG_PORT: String(await freePort()),
+      EMAIL_SMTP_RECEIVER_PORT: String(await freePort()),
     };
     const { cmis, url } = await up(env);
     const out = cmis.output();
@@ -151,6 +152,26 @@ describe('cmis up on the embedded default', () => {
     expect(first.map((a) => a.action)).toEqual([
       expect.objectContaining({ kind: 'pause_campaign', campaignId: 'demo-campaign' }),
     ]);
+    // The demo's welcome email and the rule's notification, sent over SMTP to the dev inbox.
+    const inbox = async () =>
+      (
+        (await (
+          await fetch(`${url}/email/dev-inbox`, { headers: { accept: 'application/json' } })
+        ).json()) as {
+          messages: Array<{ subject: string; recipients: string[] }>;
+        }
+      ).messages;
+    const deadline = Date.now() + 60_000;
+    let seen = await inbox();
+    while (seen.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      seen = await inbox();
+    }
+    expect(seen.map((m) => [m.recipients, m.subject]).sort()).toEqual([
+      [['ada@example.com'], 'Welcome to Demo Org, Ada'],
+      [['manager@example.com'], 'Campaign demo-campaign paused: CPA exceeded threshold'],
+    ]);
+    expect(out).toMatch(/dev inbox: http:\/\/\S+\/email\/dev-inbox/);
 
     // 30 more campaigns, then the process is killed while the rules service works through them.
     for (let i = 0; i < 30; i += 1) expect((await metrics(`cmp-${i}`, 60 + i)).status).toBeLessThan(300);
@@ -180,6 +201,7 @@ describe('cmis up on the embedded default', () => {
         CMIS_DATA_DIR: join(own, 'shared'),
         HTTP_PORT: String(await freePort()),
         CMIS_EMBEDDED_PG_PORT: String(await freePort()),
+        EMAIL_SMTP_RECEIVER_PORT: String(await freePort()),
       });
       const second = startCmis({
         CMIS_DATA_DIR: join(own, 'shared'),

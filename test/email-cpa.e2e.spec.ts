@@ -112,12 +112,7 @@ describe('CPA notification email, end to end', () => {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      json = {};
-    }
+    const json = (text.startsWith('{') ? JSON.parse(text) : {}) as Record<string, unknown>;
     return { status: res.status, headers: res.headers, body: json };
   };
 

@@ -35,6 +35,8 @@ export interface EmailServiceOptions {
   smtp?: SmtpSender;
   sns?: WebhookDeps['sns'];
   worker?: { concurrency?: number; intervalMs?: number; leaseMs?: number };
+  /** How machine opens and clicks are told apart (tests shorten the too-soon-after-send window). */
+  tracking?: { minHumanClickDelayMs?: number };
   /** Called with the SMTP receiver once it listens (tests read its port). */
   onReceiver?: (receiver: SmtpReceiver) => void;
 }
@@ -73,7 +75,7 @@ export function createEmailService(options: EmailServiceOptions = {}): CreateSer
         templateRoutes(router, { rt, templates, now });
         settingsRoutes(router, { rt, cache: settingsCache, now });
         broadcastRoutes(router, { rt, broadcasts, now });
-        trackingRoutes(router, deps);
+        trackingRoutes(router, { ...deps, ...(options.tracking ? { classify: options.tracking } : {}) });
         unsubscribeRoutes(router, deps);
         webhookRoutes(router, { ...deps, ...(options.sns ? { sns: options.sns } : {}) });
         if (config.devInbox) devInboxRoutes(router, rt);

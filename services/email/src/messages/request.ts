@@ -16,7 +16,7 @@ import type { EmailSettings } from '../settings/settings';
 import { renderEmail, RenderError } from '../templates/render';
 import { TemplateError } from '../templates/compile';
 import type { TemplateLibrary } from '../templates/library';
-import { instrumentHtml, instrumentText } from '../tracking/links';
+import { instrumentHtml, instrumentText, textLinks } from '../tracking/links';
 import { signTrackingToken, type TrackingClaim } from '../tracking/token';
 import { messageIdOf } from './ids';
 import type { RequestOutcome } from './message';
@@ -235,13 +235,14 @@ export function createRequestHandler(deps: RequestDeps) {
       const subject = variant?.subject ?? rendered.subject;
       const linkUrl = (index: number) =>
         `${base}/t/c/${sign({ ...claim, purpose: 'click', linkIndex: index })}`;
+      // Text-only mail (a rule's notification) has its URLs tracked by themselves.
       const instrumented = rendered.html
         ? instrumentHtml(rendered.html, {
             linkUrl,
             openPixelUrl: `${base}/t/o/${sign({ ...claim, purpose: 'open' })}`,
             honeypotUrl: linkUrl,
           })
-        : { html: undefined, links: [] };
+        : { html: undefined, links: textLinks(rendered.text) };
       const text = instrumentText(rendered.text, instrumented.links, linkUrl);
       const unsubscribeMailto = `unsubscribe+${sign({ ...claim, purpose: 'unsubscribe' })}@${config.bounceDomain}`;
       const content: StoredContent = {

@@ -34,6 +34,16 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
+/** A header of a raw message as sent: unfolded, not decoded. */
+export function rawHeader(raw: Buffer, name: string): string | undefined {
+  const head = raw
+    .toString('utf8')
+    .split(/\r?\n\r?\n/)[0]!
+    .replace(/\r?\n[ \t]+/g, ' ');
+  const line = head.split(/\r?\n/).find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line?.slice(name.length + 1).trim();
+}
+
 export async function startSmtpSink(): Promise<SmtpSink> {
   const received: ReceivedMail[] = [];
   const answer = new Map<string, SinkAnswer | (() => SinkAnswer)>();
@@ -126,6 +136,14 @@ export interface CallResult {
   text: string;
 }
 
+function parseLoosely(text: string): Json {
+  try {
+    return text ? (JSON.parse(text) as Json) : {};
+  } catch {
+    return { text };
+  }
+}
+
 export function client(baseUrl: string) {
   return async (
     method: string,
@@ -155,13 +173,7 @@ export function client(baseUrl: string) {
             : JSON.stringify(options.body),
     });
     const text = await res.text();
-    let body: Json = {};
-    try {
-      body = text ? (JSON.parse(text) as Json) : {};
-    } catch {
-      body = { text };
-    }
-    return { status: res.status, headers: res.headers, body, text };
+    return { status: res.status, headers: res.headers, body: parseLoosely(text), text };
   };
 }
 

@@ -82,6 +82,7 @@ describe('CPA notification email, end to end', () => {
               publicUrl: () => emailUrl,
               defaultProvider: { name: 'e2e-smtp', host: '127.0.0.1', port: smtpPort, secure: false },
               snsCertHosts: [certHost],
+              secrets: ['email-e2e-tracking-secret-0123456789'],
             },
             tracking: { minHumanClickDelayMs: 200 },
             worker: { intervalMs: 100 },

@@ -167,6 +167,7 @@ export function createBroadcastWorker(deps: {
       cursor: 0,
       winner_variant_id: decision.winnerVariantId,
       next_at: at,
+      leased_until: null,
     });
     await publish(trx, row.org_id, row.broadcast_id, 'cmis.email.ab-test-decided', decided, at);
   }

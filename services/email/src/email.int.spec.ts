@@ -4,7 +4,7 @@
 // tracking, unsubscribe, suppression, templates, policy and bad input.
 import { generateKeyPairSync } from 'node:crypto';
 import { emailMessagesTopic, emailRequestsTopic, type EmailRequested } from '@cmis/contracts';
-import type { RunningServiceProcess } from '@cmis/platform';
+import { servedRoutes, undocumentedRoutes, type RunningServiceProcess } from '@cmis/platform';
 import { uniqueName, waitForMessages } from '@cmis/testkit';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import {
@@ -492,6 +492,16 @@ describe('email service', () => {
       content: { kind: 'inline', subject: 'S', text: 'T' },
     });
     expect(exempt.body.status).toBe('queued');
+  });
+
+  it('documents every route it serves in its OpenAPI document', async () => {
+    const doc = (await call('GET', '/openapi.json')).body as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(undocumentedRoutes(proc.service.router, doc)).toEqual([]);
+    expect(servedRoutes(proc.service.router).length).toBeGreaterThanOrEqual(30);
   });
 
   it('refuses bad input with problem+json: no Idempotency-Key, no content, an unknown scope', async () => {

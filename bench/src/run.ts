@@ -7,6 +7,7 @@ import { ingestBench } from './ingest';
 import { trackLatencyBench } from './track-latency';
 import { rulesEvalBench } from './rules-eval';
 import { rulesE2eBench } from './rules-e2e';
+import { emailSendBench } from './email-send';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
 const benchmarks: Benchmark[] = [
@@ -19,6 +20,7 @@ const benchmarks: Benchmark[] = [
   trackLatencyBench,
   rulesEvalBench,
   rulesE2eBench,
+  emailSendBench,
 ];
 
 async function main(): Promise<void> {

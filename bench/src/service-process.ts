@@ -10,7 +10,22 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** CPU seconds (user + system) the service process has used so far; undefined off Linux. */
   cpuSeconds(): number | undefined;
+  /** Resident and peak resident memory (VmRSS, VmHWM) in MB; undefined off Linux. */
+  memoryMb(): { rss: number; peak: number } | undefined;
   stop(): Promise<void>;
+}
+
+/** VmRSS and VmHWM of a process from /proc/<pid>/status (kB), in MB. */
+function processMemoryMb(pid: number | undefined): { rss: number; peak: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+    const [rss, peak] = [kb('VmRSS'), kb('VmHWM')];
+    return Number.isNaN(rss) || Number.isNaN(peak) ? undefined : { rss: rss / 1024, peak: peak / 1024 };
+  } catch {
+    return undefined;
+  }
 }
 
 /** utime + stime of a process from /proc (clock ticks of 10 ms), in seconds. */
@@ -40,13 +55,16 @@ export async function pollUntil(
  * A service as in production: its own process (services/<name>/dist/main.js) on the kit's Kafka,
  * registry, Postgres and Redis, resolved once /readyz answers 200. `nodeArgs` (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`) go to node before the script, to profile the service.
+ * `options.env` is added to (and overrides) the environment; `options.port` fixes the HTTP port,
+ * for settings that must name it before the service starts (the email service's public URL).
  */
 export async function startServiceProcess(
-  name: 'triggers' | 'rules',
+  name: 'triggers' | 'rules' | 'email',
   infra: Infra,
   nodeArgs: string | undefined,
+  options: { env?: Record<string, string>; port?: number } = {},
 ): Promise<ServiceProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     process.execPath,
@@ -68,6 +86,7 @@ export async function startServiceProcess(
         // The benches measure the pipeline, not ingest's limiter.
         TRIGGERS_ORG_EVENTS_PER_SECOND: '10000000',
         TRIGGERS_SOURCE_EVENTS_PER_SECOND: '10000000',
+        ...options.env,
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
@@ -87,5 +106,11 @@ export async function startServiceProcess(
     await stop();
     throw error;
   }
-  return { url, child, cpuSeconds: () => processCpuSeconds(child.pid), stop };
+  return {
+    url,
+    child,
+    cpuSeconds: () => processCpuSeconds(child.pid),
+    memoryMb: () => processMemoryMb(child.pid),
+    stop,
+  };
 }

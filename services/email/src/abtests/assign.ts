@@ -1,29 +1,48 @@
 // Sticky assignment of A/B variants: a hash of the test and the recipient picks the variant, so
-// every send of a test to one recipient gets the same one, in any process, without state.
+// every send of a test to one recipient gets the same one, in any process, without state. The
+// hash is sha256(testId + '\0' + recipientKey), its first 48 bits read as a number in [0, 1):
+// anyone (analytics, a support query) can recompute a recipient's variant from the two ids.
 import { createHash } from 'node:crypto';
 
-/** A uniform number in [0, 1) from the parts (the first 48 bits of their sha256). */
-function unit(...parts: string[]): number {
+/** Variants that cannot be drawn from: none, or weights that are negative, not finite, or all zero. */
+export class AbTestVariantsError extends Error {
+  override readonly name = 'AbTestVariantsError';
+}
+
+// A different salt for the test share, so that being in the test and the variant drawn are
+// independent: otherwise a 20 % share would hold only the variants of the lowest 20 % of hashes.
+const SHARE_SALT = 'test-share';
+
+/** A uniform number in [0, 1) from the first 48 bits of sha256 of the parts joined by NUL. */
+function uniform(...parts: string[]): number {
   const digest = createHash('sha256').update(parts.join('\u0000')).digest();
   return digest.readUIntBE(0, 6) / 2 ** 48;
 }
 
+/** The recipient's variant; `weight` defaults to 1, so variants without weights are equally likely. */
 export function assignVariant<V extends { variantId: string; weight?: number }>(
   testId: string,
   recipientKey: string,
   variants: readonly V[],
 ): V {
-  if (variants.length === 0) throw new Error('an A/B test needs variants');
-  const total = variants.reduce((sum, v) => sum + (v.weight ?? 1), 0);
-  let point = unit('variant', testId, recipientKey) * total;
-  for (const v of variants) {
-    point -= v.weight ?? 1;
-    if (point < 0) return v;
+  const weights = variants.map((v) => v.weight ?? 1);
+  if (weights.some((w) => !Number.isFinite(w) || w < 0))
+    throw new AbTestVariantsError(`variant weights must be finite and not negative: ${weights.join(', ')}`);
+  const total = weights.reduce((sum, w) => sum + w, 0);
+  if (!(total > 0)) throw new AbTestVariantsError('an A/B test needs a variant with a positive weight');
+  let point = uniform(testId, recipientKey) * total;
+  let last = 0;
+  for (const [i, w] of weights.entries()) {
+    if (w === 0) continue;
+    last = i;
+    point -= w;
+    if (point < 0) return variants[i]!;
   }
-  return variants[variants.length - 1]!;
+  // Rounding can leave the point at the very top: it belongs to the last variant that has weight.
+  return variants[last]!;
 }
 
-/** Whether the recipient is in the test share of a broadcast (independent of the variant drawn). */
+/** Whether the recipient is in the test share (0 to 1) of a broadcast, independently of the variant. */
 export function inTestShare(testId: string, recipientKey: string, share: number): boolean {
-  return unit('share', testId, recipientKey) < share;
+  return uniform(SHARE_SALT, testId, recipientKey) < share;
 }

@@ -1,6 +1,8 @@
-// Deciding an A/B test: a two-proportion z-test (pooled) of the best variant against each other
-// one, at the configured confidence, Bonferroni-adjusted for more than two variants (the best must
-// beat every other); too small a sample or no significant lead gives the fallback.
+// Deciding an A/B test: a pooled two-proportion z-test of the best variant against each other one.
+// With more than two variants the best must beat every other, each at α/(k−1) (Bonferroni: k−1
+// comparisons at once keep the chance of a false winner at most α = 1 − confidence). Too small a
+// sample, a tie at the top, or no significant lead gives the fallback variant.
+import { twoSidedP } from './normal';
 
 export interface VariantCounts {
   variantId: string;
@@ -11,36 +13,38 @@ export interface VariantCounts {
 export interface WinnerDecision {
   winnerVariantId: string;
   decidedBy: 'significant' | 'fallback';
+  /** Of the weakest comparison (the largest p), unadjusted: compare it with α/(k−1). */
   pValue?: number;
   z?: number;
   reason: string;
   variants: Array<VariantCounts & { rate: number }>;
 }
 
-/** erf by Abramowitz–Stegun 7.1.26 refined: |error| < 1.5e-7. */
-function erf(x: number): number {
-  const sign = x < 0 ? -1 : 1;
-  const t = 1 / (1 + 0.3275911 * Math.abs(x));
-  const y =
-    1 -
-    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
-      t *
-      Math.exp(-x * x);
-  return sign * y;
+/** Counts no test can be run on: negative or fractional, more conversions than sends, a confidence not in (0, 1). */
+export class AbTestCountsError extends Error {
+  override readonly name = 'AbTestCountsError';
 }
 
-export const normalCdf = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2));
-
-/** Pooled two-proportion z statistic and its two-sided p-value. */
+/** Pooled two-proportion z statistic of a against b and its two-sided p-value. */
 export function twoProportionZ(a: VariantCounts, b: VariantCounts): { z: number; pValue: number } {
-  const pa = a.conversions / a.sent;
-  const pb = b.conversions / b.sent;
   const pooled = (a.conversions + b.conversions) / (a.sent + b.sent);
   const se = Math.sqrt(pooled * (1 - pooled) * (1 / a.sent + 1 / b.sent));
-  if (se === 0) return { z: 0, pValue: 1 };
-  const z = (pa - pb) / se;
-  return { z, pValue: Math.min(1, 2 * (1 - normalCdf(Math.abs(z)))) };
+  if (!(se > 0)) return { z: 0, pValue: 1 };
+  const z = (a.conversions / a.sent - b.conversions / b.sent) / se;
+  return { z, pValue: twoSidedP(z) };
 }
+
+function validate(input: { variants: VariantCounts[]; confidence: number }): void {
+  if (!(input.confidence > 0 && input.confidence < 1))
+    throw new AbTestCountsError(`confidence must be between 0 and 1, not ${input.confidence}`);
+  for (const v of input.variants) {
+    const counts = [v.sent, v.conversions];
+    if (counts.some((n) => !Number.isInteger(n) || n < 0) || v.conversions > v.sent)
+      throw new AbTestCountsError(`${v.variantId}: ${v.conversions} conversions of ${v.sent} sent`);
+  }
+}
+
+const pct = (x: number) => `${Number((x * 100).toFixed(2))}%`;
 
 export function decideWinner(input: {
   variants: VariantCounts[];
@@ -49,40 +53,54 @@ export function decideWinner(input: {
   fallbackVariantId: string;
   metric: 'clicks' | 'opens';
 }): WinnerDecision {
-  const variants = input.variants.map((v) => ({ ...v, rate: v.sent > 0 ? v.conversions / v.sent : 0 }));
-  const fallback = (reason: string, extra: { z?: number; pValue?: number } = {}): WinnerDecision => ({
+  validate(input);
+  const variants = input.variants.map((v) => ({
+    variantId: v.variantId,
+    sent: v.sent,
+    conversions: v.conversions,
+    rate: v.sent > 0 ? v.conversions / v.sent : 0,
+  }));
+  const fallback = (reason: string, test?: { z: number; pValue: number }): WinnerDecision => ({
     winnerVariantId: input.fallbackVariantId,
     decidedBy: 'fallback',
-    ...extra,
+    ...(test ? { z: test.z, pValue: test.pValue } : {}),
     reason,
     variants,
   });
-  const small = variants.filter((v) => v.sent < input.minSamplePerVariant);
+  if (variants.length < 2) return fallback('an A/B test needs at least two variants');
+  const minimum = Math.max(1, input.minSamplePerVariant);
+  const small = variants.filter((v) => v.sent < minimum);
   if (small.length > 0)
     return fallback(
-      `too small a sample: ${small.map((v) => `${v.variantId} ${v.sent}`).join(', ')} of ${input.minSamplePerVariant} per variant`,
+      `too small a sample: ${small.map((v) => `${v.variantId} ${v.sent}`).join(', ')} of ${minimum} per variant`,
     );
+
   const ranked = [...variants].sort((a, b) => b.rate - a.rate);
-  const best = ranked[0]!;
-  if (ranked.length < 2 || best.rate === ranked[1]!.rate) return fallback('no variant leads');
-  const alpha = (1 - input.confidence) / (ranked.length - 1);
-  let worst = { z: Infinity, pValue: 0 };
-  for (const other of ranked.slice(1)) {
-    const test = twoProportionZ(best, other);
-    if (test.pValue > worst.pValue) worst = test;
-  }
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  if (worst.pValue > alpha)
+  const [best, runnerUp] = [ranked[0]!, ranked[1]!];
+  if (best.rate === runnerUp.rate)
+    return fallback(`no variant leads: ${best.variantId} and ${runnerUp.variantId} tie at ${pct(best.rate)}`);
+  const comparisons = ranked.length - 1;
+  const alpha = (1 - input.confidence) / comparisons;
+  const weakest = ranked
+    .slice(1)
+    .map((other) => twoProportionZ(best, other))
+    .reduce((a, b) => (b.pValue > a.pValue ? b : a));
+  const at =
+    comparisons > 1
+      ? `${pct(input.confidence)} confidence (α ${Number(alpha.toPrecision(3))} each of ${comparisons} comparisons)`
+      : `${pct(input.confidence)} confidence`;
+  const p = `p=${weakest.pValue.toPrecision(3)}`;
+  if (!(weakest.pValue < alpha))
     return fallback(
-      `${best.variantId} leads on ${input.metric} (${pct(best.rate)}) but not at ${pct(input.confidence)} confidence (p=${worst.pValue.toFixed(4)})`,
-      worst,
+      `${best.variantId} leads on ${input.metric} (${pct(best.rate)}) but not at ${at}, ${p}`,
+      weakest,
     );
   return {
     winnerVariantId: best.variantId,
     decidedBy: 'significant',
-    z: worst.z,
-    pValue: worst.pValue,
-    reason: `${best.variantId} wins on ${input.metric} (${pct(best.rate)}) at ${pct(input.confidence)} confidence (p=${worst.pValue.toFixed(4)})`,
+    z: weakest.z,
+    pValue: weakest.pValue,
+    reason: `${best.variantId} wins on ${input.metric} (${pct(best.rate)}) at ${at}, ${p}`,
     variants,
   };
 }

@@ -1,12 +1,15 @@
-// Frequency caps per contact: at most N marketing emails a day and a week (transactional mail is
-// exempt; the caller decides what counts).
+// Frequency caps per contact: at most N marketing emails a day and a week. Transactional mail is
+// exempt, and the caller decides what is transactional and counts what was sent.
 
 export interface FrequencyCaps {
   perDay?: number;
   perWeek?: number;
 }
 
-/** Why one more would exceed a cap, or undefined when it would not. */
+/**
+ * Why one more email would exceed a cap ('frequency cap: 3 per day'), or undefined when it would
+ * not. `sent` counts what went out in the last 24 hours and 7 days; the day's cap is named first.
+ */
 export function capExceeded(
   caps: FrequencyCaps,
   sent: { lastDay: number; lastWeek: number },

@@ -54,6 +54,8 @@ export function trackingRoutes(router: Router, deps: TrackingDeps): void {
         claim.linkIndex === undefined ? undefined : message.links.find((l) => l.index === claim.linkIndex);
       if (claim.purpose === 'click' && !link) throw new NotFoundError('No such link');
       const userAgent = req.headers['user-agent'];
+      const purpose =
+        req.get('sec-purpose') ?? req.get('purpose') ?? req.get('x-purpose') ?? req.get('x-moz');
       const verdict = classifyHit(
         {
           kind: claim.purpose === 'click' ? 'click' : 'open',
@@ -63,6 +65,7 @@ export function trackingRoutes(router: Router, deps: TrackingDeps): void {
           at,
           ...(message.sent_at ? { sentAt: new Date(message.sent_at) } : {}),
           ...(link?.honeypot ? { honeypot: true } : {}),
+          ...(purpose ? { purpose } : {}),
         },
         deps.classify,
       );

@@ -1,10 +1,9 @@
 // Telling machine opens and clicks from people's. Nothing is dropped: the event keeps a machine
-// flag and the reason, and counts of human engagement leave flagged ones out. Signals: HEAD
-// requests (link checkers), the hidden honeypot link (no person can click it), Apple Mail Privacy
-// Protection (Apple's proxy fetches every image on delivery), security scanners and HTTP
-// libraries by user agent, and clicks within seconds of the send (scanners open links on arrival).
-// Google's image proxy fetches when a person opens the message in Gmail: that counts as human.
-import { BlockList, isIP } from 'node:net';
+// flag and the reason, and counts of human engagement leave flagged ones out. A false "machine"
+// only costs a count; a false "human" inflates A/B results, so doubtful agents count as machines.
+// Google's image proxy (GoogleImageProxy, ggpht.com) and Yahoo's fetch images when a person opens
+// the message, not on delivery, so their opens are human.
+import { inAppleProxyRange } from './apple-ranges';
 
 export interface Hit {
   kind: 'open' | 'click';
@@ -14,48 +13,95 @@ export interface Hit {
   at: Date;
   sentAt?: Date;
   honeypot?: boolean;
+  /** The Sec-Purpose / Purpose / X-Purpose / X-Moz request header, when there was one. */
+  purpose?: string;
 }
 
 export type MachineReason =
-  'head_request' | 'honeypot' | 'apple_mpp' | 'security_scanner' | 'http_library' | 'too_soon_after_send';
+  | 'honeypot'
+  | 'head_request'
+  | 'prefetch'
+  | 'apple_mpp'
+  | 'security_scanner'
+  | 'http_library'
+  | 'too_soon_after_send';
 
-/** A person does not click a link within this long of its sending; scanners do. */
-export const DEFAULT_MIN_HUMAN_CLICK_DELAY_MS = 5_000;
+/**
+ * A click this soon after the send is a gateway's link scan, not a person. Scanners follow links
+ * as the message arrives, which with gateway queueing is seconds to some ten seconds after our
+ * hand-off; a person has to see, open and read the message first. A person clicking a password
+ * reset within 10 s is counted as a machine: the click still redirects and is recorded.
+ */
+export const DEFAULT_MIN_HUMAN_CLICK_DELAY_MS = 10_000;
 
-// Apple's Mail Privacy Protection egress: 17.0.0.0/8 (Apple) and its iCloud Private Relay ranges
-// seen fetching mail images; the prefetcher's user agent is a bare "Mozilla/5.0".
-const APPLE = new BlockList();
-APPLE.addSubnet('17.0.0.0', 8, 'ipv4');
-APPLE.addSubnet('2620:149::', 32, 'ipv6');
-APPLE.addSubnet('2a01:b740::', 32, 'ipv6');
+const BARE_MOZILLA = /^Mozilla\/5\.0$/;
 
-const SCANNERS =
-  /barracuda|mimecast|proofpoint|ppops|safelinks|bingpreview|microsoft office|ms-office|symantec|messagelabs|trend ?micro|ironport|cisco|forcepoint|sophos|fortiguard|zscaler|checkpoint|cloudmark|sonicwall|urldefense|avanan|abnormal|headlesschrome|phantomjs|slurp|bot\b|spider|crawler/i;
+// Email-security gateways and link scanners, preview bots and headless browsers, by user agent.
+// Outlook's own image fetches ("Microsoft Office/16.0", "ms-office") are a person opening the
+// message, so only Office's link discovery probes are listed, not Office as such.
+const SCANNERS = new RegExp(
+  [
+    'barracuda',
+    'mimecast',
+    'proofpoint',
+    'urldefense',
+    'safe ?links',
+    'bingpreview',
+    'microsoft office (existence|protocol) discovery',
+    'symantec',
+    'messagelabs',
+    'trend ?micro',
+    'ironport',
+    'cisco secure email',
+    'forcepoint',
+    'sophos',
+    'fortiguard',
+    'fortimail',
+    'cloudmark',
+    'sonicwall',
+    'check ?point',
+    'avanan',
+    'vade ?secure',
+    'hornetsecurity',
+    'spamtitan',
+    'headless',
+    'phantomjs',
+    'puppeteer',
+    'playwright',
+    'selenium',
+    '\\bbot\\b',
+    '[a-z]bot/',
+    'crawler',
+    'spider',
+  ].join('|'),
+  'i',
+);
+
+// HTTP client libraries and command-line tools, which no mail client presents itself as.
 const LIBRARIES =
-  /^(python-requests|python-urllib|curl|wget|go-http-client|java\/|okhttp|libwww-perl|apache-httpclient|axios|node-fetch|undici|ruby|php)/i;
+  /^(python-requests|python-urllib|python-httpx|aiohttp|curl\/|wget\/|go-http-client|java\/|apache-httpclient|libwww-perl|lwp::|axios\/|node-fetch|undici|guzzlehttp|ruby|php\/)/i;
 
-function isApple(ip: string | undefined, userAgent: string | undefined): boolean {
-  const bare = userAgent?.trim() === 'Mozilla/5.0';
-  if (!ip) return false;
-  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  const family = isIP(plain);
-  if (family === 0) return false;
-  return (
-    APPLE.check(plain, family === 4 ? 'ipv4' : 'ipv6') &&
-    (bare || userAgent === undefined || /AppleWebKit/.test(userAgent))
-  );
-}
+// IPv4-mapped IPv6 (::ffff:17.0.0.1, how a dual-stack socket reports IPv4) is matched as IPv4.
+const fromApple = (ip: string | undefined) => (ip ? inAppleProxyRange(ip) : false);
 
 export function classifyHit(
   hit: Hit,
   options: { minHumanClickDelayMs?: number } = {},
 ): { machine: boolean; reason?: MachineReason } {
-  const ua = hit.userAgent;
-  if (hit.method.toUpperCase() === 'HEAD') return { machine: true, reason: 'head_request' };
+  const ua = hit.userAgent?.trim() || undefined;
   if (hit.honeypot) return { machine: true, reason: 'honeypot' };
-  if (isApple(hit.ip, ua)) return { machine: true, reason: 'apple_mpp' };
+  if (hit.method.toUpperCase() === 'HEAD') return { machine: true, reason: 'head_request' };
+  if (hit.purpose && /prefetch|preview|prerender/i.test(hit.purpose))
+    return { machine: true, reason: 'prefetch' };
+  // Mail Privacy Protection fetches every image through Apple's egress on delivery, saying only
+  // "Mozilla/5.0". An open from Apple's ranges is that proxy; a click from there is only when it
+  // lacks a browser's user agent (people at Apple click too).
+  const bare = ua === undefined || BARE_MOZILLA.test(ua);
+  if (hit.kind === 'open' && (fromApple(hit.ip) || (ua !== undefined && bare)))
+    return { machine: true, reason: 'apple_mpp' };
+  if (hit.kind === 'click' && bare && fromApple(hit.ip)) return { machine: true, reason: 'apple_mpp' };
   if (ua && SCANNERS.test(ua)) return { machine: true, reason: 'security_scanner' };
-  if (!ua || LIBRARIES.test(ua)) return { machine: true, reason: 'http_library' };
+  if (bare || LIBRARIES.test(ua!)) return { machine: true, reason: 'http_library' };
   const delay = options.minHumanClickDelayMs ?? DEFAULT_MIN_HUMAN_CLICK_DELAY_MS;
   if (hit.kind === 'click' && hit.sentAt && hit.at.getTime() - hit.sentAt.getTime() < delay)
     return { machine: true, reason: 'too_soon_after_send' };

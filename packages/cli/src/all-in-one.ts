@@ -129,12 +129,12 @@ export async function startAllInOne(options: AllInOneOptions = {}): Promise<Runn
     const entries = options.services ?? SERVICES;
     const services: RunningService[] = [];
     // Known once the server listens, which is after the services started (they serve its routes).
-    let serverUrl: string | undefined;
+    const listening: { url?: string } = {};
     for (const entry of entries) {
       const create = entry.build({
         env,
         adminToken,
-        publicUrl: () => `${serverUrl ?? `http://${host}:${config.HTTP_PORT}`}/${entry.name}`,
+        publicUrl: () => `${listening.url ?? `http://${host}:${config.HTTP_PORT}`}/${entry.name}`,
       });
       const running = await startService(platform, create, { name: entry.name, metrics });
       services.push(running);
@@ -160,7 +160,7 @@ export async function startAllInOne(options: AllInOneOptions = {}): Promise<Runn
       },
     });
     const server = await startHttpServer(app, config.HTTP_PORT, host);
-    serverUrl = server.url;
+    listening.url = server.url;
     cleanups.push(() => server.close());
 
     const mode = {

@@ -1,138 +1,121 @@
-// Compiling a template version, once: MJML to HTML (no includes from disk), CSS inlined (juice),
-// the text part derived from the HTML unless given, then each part parsed as Liquid. Rendering a
-// recipient's copy (render.ts) only runs the parsed Liquid. The Liquid engine is sandboxed: no
-// file system (includes resolve among the org's partials only), unknown filters and tags are
-// errors at save, and render time and output size are bounded.
-import { convert } from 'html-to-text';
-import juice from 'juice';
-import { Liquid, type Template } from 'liquidjs';
-import mjml2html from 'mjml';
-import { registerCmisTags } from './tags';
+// A template version compiled once: validated (a TemplateError names the part, line and column),
+// MJML turned into HTML, CSS inlined, the text part derived, and every part parsed by Liquid.
+// What is left per recipient is the Liquid render (render.ts).
+import type { Liquid, Template } from 'liquidjs';
+import { htmlFromMjml, inlineCss, textFromHtml } from './html';
+import { LIQUID } from './liquid-markup';
+import { checkPartials } from './partials';
+import { createSandbox } from './sandbox';
+import { TemplateError, liquidTemplateError, positionAt, type TemplateField } from './template-error';
+
+export { TemplateError, type TemplateField } from './template-error';
 
 export interface TemplateContent {
   subject: string;
   html?: string;
   text?: string;
+  /** The html is MJML. */
   mjml?: boolean;
 }
 
-export type TemplateField = 'subject' | 'html' | 'text';
-
-/** A template that does not compile: the field, and where in it. */
-export class TemplateError extends Error {
-  override name = 'TemplateError';
-  constructor(
-    readonly field: TemplateField,
-    readonly line: number | undefined,
-    readonly column: number | undefined,
-    detail: string,
-  ) {
-    super(
-      `${field}${line !== undefined ? ` line ${line}${column !== undefined ? `, column ${column}` : ''}` : ''}: ${detail}`,
-    );
-  }
+/** A part parsed by the engine it renders with: its escaping, its partials, its link format. */
+export interface ParsedPart {
+  readonly liquid: Liquid;
+  readonly templates: Template[];
 }
 
 export interface CompiledTemplate {
-  engine: Liquid;
-  subject: Template[];
-  html?: Template[];
-  text: Template[];
-  /** Whether the text part was derived from the HTML (its URLs then come from the HTML's links). */
-  textDerived: boolean;
-}
-
-/** Liquid's bounds on one render: milliseconds of rendering, and memory units of its values. */
-export const RENDER_LIMIT_MS = 200;
-const MEMORY_LIMIT = 20_000_000;
-const PARSE_LIMIT = 2_000_000;
-
-export function createEngine(partials: Readonly<Record<string, string>>): Liquid {
-  const engine = new Liquid({
-    // In memory only: liquidjs reads these instead of any file system.
-    templates: { ...partials },
-    relativeReference: false,
-    strictFilters: true,
-    ownPropertyOnly: true,
-    renderLimit: RENDER_LIMIT_MS,
-    memoryLimit: MEMORY_LIMIT,
-    parseLimit: PARSE_LIMIT,
-    cache: true,
-  });
-  registerCmisTags(engine);
-  return engine;
-}
-
-/** Line and column from a liquidjs error ("…, line:2, col:5"). */
-function positionOf(error: unknown): [number | undefined, number | undefined] {
-  const token = (error as { token?: { getPosition?: () => number[] } }).token;
-  const pos = token?.getPosition?.();
-  if (pos && pos.length >= 2) return [pos[0], pos[1]];
-  const m = /line:(\d+), col:(\d+)/.exec(String((error as Error).message));
-  return m ? [Number(m[1]), Number(m[2])] : [undefined, undefined];
-}
-
-const messageOf = (error: unknown) => String((error as Error).message).replace(/, line:\d+, col:\d+$/, '');
-
-function parse(engine: Liquid, field: TemplateField, source: string): Template[] {
-  try {
-    return engine.parse(source);
-  } catch (error) {
-    const [line, column] = positionOf(error);
-    throw new TemplateError(field, line, column, messageOf(error));
-  }
-}
-
-async function mjmlToHtml(source: string): Promise<string> {
-  try {
-    // ignoreIncludes: an mj-include would read the server's disk.
-    const result = await mjml2html(source, {
-      validationLevel: 'strict',
-      ignoreIncludes: true,
-      keepComments: false,
-    });
-    return result.html;
-  } catch (error) {
-    const first = (error as { details?: Array<{ line?: number; message?: string }> }).details?.[0];
-    throw new TemplateError('html', first?.line, undefined, first?.message ?? messageOf(error));
-  }
+  subject: ParsedPart;
+  html?: ParsedPart;
+  text: ParsedPart;
+  /** The HTML after MJML and CSS inlining, its Liquid intact. */
+  htmlSource?: string;
+  /** The text part as given, or as derived from htmlSource. */
+  textSource: string;
 }
 
 export async function compileTemplate(
   content: TemplateContent,
   partials: Readonly<Record<string, string>>,
 ): Promise<CompiledTemplate> {
-  if (!content.html && !content.text)
-    throw new TemplateError('html', undefined, undefined, 'html or text is required');
-  const engine = createEngine(partials);
-  let html: string | undefined;
-  if (content.html) {
-    // Liquid first is checked on the author's source, so its line numbers are the author's.
-    parse(engine, 'html', content.html);
-    html = content.mjml ? await mjmlToHtml(content.html) : content.html;
-    html = juice(html, { preserveImportant: true, applyAttributesTableElements: true });
-  }
-  const textDerived = !content.text;
-  const text =
-    content.text ?? convert(html!, { wordwrap: 100, selectors: [{ selector: 'img', format: 'skip' }] });
-  const compiled: CompiledTemplate = {
-    engine,
-    subject: parse(engine, 'subject', content.subject),
-    ...(html !== undefined ? { html: parse(engine, 'html', html) } : {}),
-    text: parse(engine, 'text', text),
-    textDerived,
-  };
-  // A trial render finds includes of partials the org does not have, and errors of values.
+  if (content.html === undefined && content.text === undefined)
+    throw new TemplateError('html', undefined, undefined, 'a template needs an html or a text part');
+  const plain = createSandbox({ partials, format: 'text' });
+  const markup = createSandbox({ partials, format: 'html' });
+
+  // Checked as written, so that errors point at the author's lines, not at MJML's output.
+  const subject = parse('subject', content.subject, plain, partials);
+  if (content.html !== undefined) parse('html', content.html, markup, partials);
+  const givenText = content.text === undefined ? undefined : parse('text', content.text, plain, partials);
+
+  const htmlSource = content.html === undefined ? undefined : await compileHtml(content.html, content.mjml);
+  const html = htmlSource === undefined ? undefined : parseCompiled(htmlSource, markup);
+  if (givenText && content.text !== undefined)
+    return { subject, html, text: givenText, htmlSource, textSource: content.text };
+
+  // Derived text includes partials where the HTML did; they are HTML too, so they become text.
+  const textSource = textFromHtml(htmlSource!);
+  const textPartials = Object.fromEntries(
+    Object.entries(partials).map(([name, p]) => [name, textFromHtml(p)]),
+  );
+  const text = parseCompiled(textSource, createSandbox({ partials: textPartials, format: 'text' }), 'text');
+  return { subject, html, text, htmlSource, textSource };
+}
+
+function parse(
+  field: TemplateField,
+  source: string,
+  liquid: Liquid,
+  partials: Readonly<Record<string, string>>,
+): ParsedPart {
+  let templates: Template[];
   try {
-    await engine.render(compiled.subject, { contact: {} });
-    if (compiled.html)
-      await engine.render(compiled.html, {
-        contact: {},
-        __cmis: { unsubscribeUrl: '#', preferencesUrl: '#', html: true },
-      });
+    templates = liquid.parse(source);
   } catch (error) {
-    const [line, column] = positionOf(error);
-    throw new TemplateError(compiled.html ? 'html' : 'subject', line, column, messageOf(error));
+    throw liquidTemplateError(field, error);
   }
-  return compiled;
+  checkPartials(field, templates, partials, liquid);
+  return { liquid, templates };
+}
+
+async function compileHtml(source: string, mjml: boolean | undefined): Promise<string> {
+  if (!mjml) return inlineCss(source);
+  // MJML inlines `<mj-style inline="inline">` itself and keeps the other styles in the head on
+  // purpose (media queries), so its output is not inlined again.
+  const html = await htmlFromMjml(source);
+  checkLiquidKept(source, html);
+  return html;
+}
+
+/**
+ * MJML silently drops what it does not expect, such as `{% if %}` between two mj-sections (it
+ * belongs in an mj-raw). A lost tag would change who sees what, so it is an error at save.
+ */
+function checkLiquidKept(source: string, html: string): void {
+  const left = new Map<string, number>();
+  for (const [liquid] of html.matchAll(LIQUID)) left.set(liquid, (left.get(liquid) ?? 0) + 1);
+  for (const match of source.matchAll(LIQUID)) {
+    const count = left.get(match[0]) ?? 0;
+    if (count > 0) {
+      left.set(match[0], count - 1);
+      continue;
+    }
+    const { line, column } = positionAt(source, match.index);
+    throw new TemplateError(
+      'html',
+      line,
+      column,
+      `MJML dropped ${match[0]}; put Liquid that stands between MJML elements in an <mj-raw>`,
+    );
+  }
+}
+
+/** Sources we produced: they parsed as written, so an error here is MJML's or ours, not at a line. */
+function parseCompiled(source: string, liquid: Liquid, field: TemplateField = 'html'): ParsedPart {
+  try {
+    return { liquid, templates: liquid.parse(source) };
+  } catch (error) {
+    const { reason } = liquidTemplateError(field, error);
+    throw new TemplateError(field, undefined, undefined, `after compiling the HTML: ${reason}`);
+  }
 }

@@ -1,13 +1,22 @@
-// One recipient's copy of a compiled template: Liquid only (MJML, CSS inlining and the text part
-// were done once, at compile). Values in the HTML are escaped, so a contact's traits cannot inject
-// markup; the subject and text are plain text. Output size is bounded, time by the engine.
-import type { CompiledTemplate } from './compile';
+// Per recipient: the Liquid render of a compiled template, and nothing else (no MJML, no CSS
+// inlining: this module does not even import them). Bounded in time and size across all parts.
+//
+// Escaping: the HTML part escapes every {{ }} output (compiled with outputEscape 'escape'), so a
+// contact's trait such as `<script>` shows as text and cannot add markup; a template opts out
+// with `| raw` for a value it trusts. Subject and text are not HTML, so they are not escaped.
+import { Context, LiquidError, toPromise, toValue, type Emitter } from 'liquidjs';
+import type { CompiledTemplate, ParsedPart } from './compile';
+import { recipientLinksGlobals, type RecipientLinks } from './links';
+import { SANDBOX_LIMITS } from './sandbox';
 
 export interface RenderLimits {
+  /** For all parts together. */
+  timeoutMs: number;
+  /** UTF-8 bytes of all parts together. */
   maxBytes: number;
 }
 
-export const DEFAULT_RENDER_LIMITS: RenderLimits = { maxBytes: 512 * 1024 };
+export const DEFAULT_RENDER_LIMITS: RenderLimits = { timeoutMs: 200, maxBytes: 512 * 1024 };
 
 export interface RenderContext {
   vars: Record<string, unknown>;
@@ -22,60 +31,109 @@ export interface RenderedEmail {
 }
 
 export class RenderError extends Error {
-  override name = 'RenderError';
+  override readonly name = 'RenderError';
 }
 
-const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-const escapeHtml = (value: unknown) =>
-  typeof value === 'string' ? value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!) : value;
-
-/** Every string inside `value`, HTML-escaped (a copy; the input is not changed). */
-function escapedDeep(value: unknown, depth = 0): unknown {
-  if (depth > 20) return undefined;
-  if (typeof value === 'string') return escapeHtml(value);
-  if (Array.isArray(value)) return value.map((v) => escapedDeep(v, depth + 1));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = escapedDeep(v, depth + 1);
-    return out;
-  }
-  return value;
-}
+/** RFC 5322's limit on a line; a subject longer than that is cut. */
+export const MAX_SUBJECT_LENGTH = 998;
 
 export async function renderEmail(
   compiled: CompiledTemplate,
   ctx: RenderContext,
   limits: RenderLimits = DEFAULT_RENDER_LIMITS,
 ): Promise<RenderedEmail> {
-  const { engine } = compiled;
-  const links = { unsubscribeUrl: ctx.unsubscribeUrl, preferencesUrl: ctx.preferencesUrl };
-  const run = async (templates: typeof compiled.text, vars: Record<string, unknown>) => {
-    let out: string;
-    try {
-      out = (await engine.render(templates, vars)) as string;
-    } catch (error) {
-      throw new RenderError(`rendering failed: ${(error as Error).message}`);
+  const budget = new Budget(limits);
+  const links: RecipientLinks = { unsubscribe: ctx.unsubscribeUrl, preferences: ctx.preferencesUrl };
+  const render = (part: ParsedPart, name: string) => renderPart(part, name, ctx.vars, links, budget);
+  const subject = oneLine(await render(compiled.subject, 'subject'));
+  const html = compiled.html ? await render(compiled.html, 'html') : undefined;
+  const text = await render(compiled.text, 'text');
+  return html === undefined ? { subject, text } : { subject, html, text };
+}
+
+/** One line (a newline in a header would start another header), trimmed, at most 998 characters. */
+function oneLine(subject: string): string {
+  const line = subject.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim();
+  const chars = Array.from(line);
+  return chars.length > MAX_SUBJECT_LENGTH ? chars.slice(0, MAX_SUBJECT_LENGTH).join('') : line;
+}
+
+async function renderPart(
+  part: ParsedPart,
+  name: string,
+  vars: Record<string, unknown>,
+  links: RecipientLinks,
+  budget: Budget,
+): Promise<string> {
+  // A copy: `{% increment %}` writes to the variables it was given, and they are the caller's.
+  const context = new Context({ ...vars }, part.liquid.options, {
+    globals: recipientLinksGlobals(links),
+    ownPropertyOnly: true,
+    strictVariables: false,
+    renderLimit: budget.msLeft(),
+    memoryLimit: SANDBOX_LIMITS.memoryUnits,
+  });
+  const output = new BoundedOutput(budget);
+  try {
+    await toPromise(part.liquid.renderer.renderTemplates(part.templates, context, output));
+  } catch (error) {
+    throw budget.explain(error, name);
+  }
+  return output.buffer;
+}
+
+/** What is left of the render's time and bytes, shared by its parts. */
+class Budget {
+  private readonly deadline: number;
+  private bytesLeft: number;
+  private overSize = false;
+
+  constructor(private readonly limits: RenderLimits) {
+    this.deadline = performance.now() + limits.timeoutMs;
+    this.bytesLeft = limits.maxBytes;
+  }
+
+  msLeft(): number {
+    return Math.max(this.deadline - performance.now(), 0);
+  }
+
+  spend(bytes: number): void {
+    this.bytesLeft -= bytes;
+    if (this.bytesLeft < 0) {
+      this.overSize = true;
+      throw new RenderError('over the size limit');
     }
-    if (Buffer.byteLength(out) > limits.maxBytes)
-      throw new RenderError(`the rendered message is over ${limits.maxBytes} bytes`);
-    return out;
-  };
-  const subject = (await run(compiled.subject, { ...ctx.vars, __cmis: links }))
-    .replace(/[\r\n]+/g, ' ')
-    .trim()
-    .slice(0, 998);
-  const html = compiled.html
-    ? await run(compiled.html, {
-        ...(escapedDeep(ctx.vars) as Record<string, unknown>),
-        __cmis: { ...links, html: true },
-      })
-    : undefined;
-  const text = await run(compiled.text, { ...ctx.vars, __cmis: links });
-  return { subject, ...(html !== undefined ? { html } : {}), text };
+  }
+
+  /** The RenderError for a failed part: liquidjs wraps what went wrong, so say which limit it was. */
+  explain(error: unknown, part: string): Error {
+    if (this.overSize) return new RenderError(`the ${part} is over ${this.limits.maxBytes} bytes`);
+    if (!LiquidError.is(error)) return error as Error;
+    if (/template render limit exceeded/.test(error.message) || performance.now() > this.deadline)
+      return new RenderError(`rendering the ${part} took longer than ${this.limits.timeoutMs} ms`);
+    if (/memory alloc limit exceeded/.test(error.message))
+      return new RenderError(`rendering the ${part} needs too much memory (a loop or filter too large)`);
+    return new RenderError(`the ${part} cannot be rendered: ${error.message}`);
+  }
+}
+
+/** liquidjs's string emitter, counting bytes as they are written so a runaway loop stops early. */
+class BoundedOutput implements Emitter {
+  buffer = '';
+
+  constructor(private readonly budget: Budget) {}
+
+  write(html: unknown): void {
+    const chunk = asText(html);
+    this.budget.spend(Buffer.byteLength(chunk));
+    this.buffer += chunk;
+  }
+}
+
+/** How liquidjs writes a value: nothing for nil, arrays joined, Drops by their value. */
+function asText(value: unknown): string {
+  const v: unknown = toValue(value);
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) return v.map(asText).join('');
+  return String(v);
 }

@@ -43,6 +43,7 @@ const Env = z.object({
   EMAIL_SMTP_RECEIVER_HOST: z.string().default('127.0.0.1'),
   EMAIL_DEV_INBOX: z.enum(['true', 'false']).optional(),
   EMAIL_SNS_CERT_HOSTS: z.string().optional(),
+  EMAIL_SMTP_MAX_PER_SECOND: z.coerce.number().int().min(1).optional(),
 });
 
 /** `smtp://user:pass@host:port` or `smtps://…` into provider settings. */
@@ -82,8 +83,10 @@ export function loadEmailConfig(
   return {
     publicUrl: typeof publicUrl === 'function' ? publicUrl : () => publicUrl,
     secrets,
-    defaultProvider:
-      overrides.defaultProvider ?? providerFromUrl(e.EMAIL_SMTP_URL ?? 'smtp://127.0.0.1:2525'),
+    defaultProvider: overrides.defaultProvider ?? {
+      ...providerFromUrl(e.EMAIL_SMTP_URL ?? 'smtp://127.0.0.1:2525'),
+      ...(e.EMAIL_SMTP_MAX_PER_SECOND !== undefined ? { sendsPerSecond: e.EMAIL_SMTP_MAX_PER_SECOND } : {}),
+    },
     providerConfigured: overrides.defaultProvider !== undefined || e.EMAIL_SMTP_URL !== undefined,
     bounceDomain: overrides.bounceDomain ?? e.EMAIL_BOUNCE_DOMAIN,
     defaultFrom: overrides.defaultFrom ?? e.EMAIL_FROM,

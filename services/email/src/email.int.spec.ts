@@ -494,6 +494,28 @@ describe('email service', () => {
     expect(exempt.body.status).toBe('queued');
   });
 
+  it('throttles sends through a provider to its rate (the rest wait, none is lost)', async () => {
+    const { key } = await newOrg(proc);
+    await settingsFor(key, {
+      provider: { host: '127.0.0.1', port: sink.port, secure: false, sendsPerSecond: 2 },
+    });
+    const tag = uniqueName('paced');
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await send(key, `${tag}-${i}`, {
+        to: { kind: 'address', address: `${tag}-${i}@example.com` },
+        content: { kind: 'inline', subject: 'S', text: 'T' },
+      });
+      ids.push(res.body.messageId as string);
+    }
+    const sentAt = await Promise.all(
+      ids.map(async (id) => new Date((await statusIs(key, id, 'sent')).sentAt as string).getTime()),
+    );
+    // 6 at 2 a second: at least two more windows after the first.
+    expect(Math.max(...sentAt) - Math.min(...sentAt)).toBeGreaterThanOrEqual(1_500);
+    expect(sink.received.filter((m) => m.recipients[0]!.startsWith(tag))).toHaveLength(6);
+  });
+
   it('documents every route it serves in its OpenAPI document', async () => {
     const doc = (await call('GET', '/openapi.json')).body as {
       openapi: string;

@@ -179,6 +179,14 @@ export function createSendWorker(options: SendWorkerOptions): SendWorker {
         const provider = settings.provider
           ? { ...settings.provider, name: settings.provider.name ?? settings.provider.host }
           : config.defaultProvider;
+        if (provider.sendsPerSecond !== undefined) {
+          // Across orgs: every org sending through this host and port shares its rate.
+          const decision = await limiterFor(provider.sendsPerSecond).consume(
+            `provider:${provider.host}:${provider.port}`,
+          );
+          if (!decision.allowed)
+            return putBack(row, new Date(now().getTime() + Math.max(50, decision.retryAfterMs)));
+        }
         const domain = settings.dkim?.domainName ?? row.content.from.address.split('@')[1]!;
         const smtpMessageId = messageIdFor(row.message_id, domain);
         const result = await smtp.send(provider, {

@@ -24,6 +24,8 @@ export interface ProviderSettings {
   auth?: { user: string; pass: string };
   tls?: { rejectUnauthorized?: boolean; servername?: string };
   maxConnections?: number;
+  /** Sends a second through this provider, across orgs (the send worker's throttle; not the transport's). */
+  sendsPerSecond?: number;
 }
 
 export interface DkimKey {
@@ -246,7 +248,19 @@ function settingsKey(p: ProviderSettings): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+// Checked once per key, not per send (parsing a PEM costs more than signing with it).
+const checkedDkimKeys = new Map<string, string | undefined>();
+const MAX_CHECKED_KEYS = 1_000;
+
 function unusableDkimKey(pem: string): string | undefined {
+  if (checkedDkimKeys.has(pem)) return checkedDkimKeys.get(pem);
+  const problem = checkDkimKey(pem);
+  if (checkedDkimKeys.size >= MAX_CHECKED_KEYS) checkedDkimKeys.clear();
+  checkedDkimKeys.set(pem, problem);
+  return problem;
+}
+
+function checkDkimKey(pem: string): string | undefined {
   try {
     const key = createPrivateKey(pem);
     return key.asymmetricKeyType === 'rsa'

@@ -24,6 +24,13 @@ export const ProviderInput = z.object({
   auth: z.object({ user: z.string().min(1), pass: z.string().min(1) }).optional(),
   tls: z.object({ rejectUnauthorized: z.boolean().optional(), servername: z.string().optional() }).optional(),
   maxConnections: z.number().int().min(1).max(50).optional(),
+  sendsPerSecond: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .optional()
+    .describe('Throttle of this provider, across orgs'),
 });
 
 export const DkimInput = z.object({

@@ -9,6 +9,7 @@ import {
 } from './topics/email';
 import { ruleActionsTopic, ruleEventsTopic } from './topics/rules';
 import { tenancyTopic } from './topics/tenancy';
+import { workflowActionsTopic, workflowInstancesTopic } from './topics/workflows';
 import { contactsTopic, entityMetricsTopic, scheduleFiredTopic, userActionsTopic } from './topics/triggers';
 
 const TOPICS = [
@@ -23,6 +24,8 @@ const TOPICS = [
   emailMessagesTopic,
   emailSubscriptionsTopic,
   emailCampaignsTopic,
+  workflowInstancesTopic,
+  workflowActionsTopic,
 ] as const;
 
 export type CatalogTopic = (typeof TOPICS)[number];

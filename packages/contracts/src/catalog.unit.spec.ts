@@ -28,6 +28,8 @@ describe('topic catalog', () => {
       'cmis.email.messages.v1',
       'cmis.email.subscriptions.v1',
       'cmis.email.campaigns.v1',
+      'cmis.workflows.instances.v1',
+      'cmis.workflows.actions.v1',
     ]);
   });
 

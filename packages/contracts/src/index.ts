@@ -56,6 +56,7 @@ export * from './topics/tenancy';
 export * from './topics/triggers';
 export * from './topics/rules';
 export * from './topics/email';
+export * from './topics/workflows';
 export { topicValueSchema, topicJsonSchema, jsonSchemaOf, type JsonSchema } from './json-schema';
 export { compiledSchemaCheck, type CompiledCheck } from './compiled-validator';
 export {

@@ -14,6 +14,8 @@ const EXAMPLE_MESSAGE = {
   address: 'ada@example.com',
 };
 
+const WF = { instanceId: 'wf-inst-1', workflowId: 'wf-1', workflowVersion: 2, contactId: 'contact-1' };
+
 /** One valid `data` per event type of the catalog, for specs. */
 export const exampleData = {
   'cmis.platform.tenancy.v1': {
@@ -230,6 +232,40 @@ export const exampleData = {
         { variantId: 'b', sent: 100, conversions: 15, rate: 0.15 },
       ],
       reason: 'b beats a at 95% confidence',
+    },
+  },
+  'cmis.workflows.instances.v1': {
+    'cmis.workflows.instance-started': { ...WF, entry: 'event', causeId: 'evt-1' },
+    'cmis.workflows.step-completed': {
+      ...WF,
+      stepId: 'wait-order',
+      stepKind: 'wait_event',
+      outcome: 'timed_out',
+      next: 'send-reminder',
+    },
+    'cmis.workflows.instance-waiting': {
+      ...WF,
+      stepId: 'wait-order',
+      stepKind: 'wait_event',
+      until: '2026-12-06T10:00:00.000Z',
+      eventName: 'order_completed',
+    },
+    'cmis.workflows.step-failed': {
+      ...WF,
+      stepId: 'hook',
+      attempt: 1,
+      reason: 'HTTP 503',
+      retryAt: '2026-12-06T10:00:10.000Z',
+    },
+    'cmis.workflows.instance-ended': { ...WF, status: 'converted', stepId: 'wait-order', causeId: 'evt-2' },
+    'cmis.workflows.instance-migrated': { ...WF, fromVersion: 1, fromStepId: 'wait', toStepId: 'wait-order' },
+  },
+  'cmis.workflows.actions.v1': {
+    'cmis.workflows.action-requested': {
+      ...WF,
+      stepId: 'pause',
+      actionId: 'wf-inst-1:pause:1',
+      action: { kind: 'pause_campaign', campaignId: 'cmp-1', platform: 'google_ads' },
     },
   },
 } satisfies { [N in TopicName]: { [T in EventTypeOf<N>]: EventDataOf<N, T> } };

@@ -33,6 +33,9 @@ export const StepCompleted = z
     effectId: NonEmpty.optional().describe(
       'Stable id of the step’s effect (email idempotency key, action id)',
     ),
+    detail: JsonObject.optional().describe(
+      'What later steps may read as steps.<stepId>.*, e.g. the received event',
+    ),
   })
   .describe('A step of an instance ran');
 export type StepCompleted = z.infer<typeof StepCompleted>;

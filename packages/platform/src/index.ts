@@ -11,3 +11,4 @@ export * from './inbox';
 export * from './tenancy';
 export * from './runtime';
 export * from './embedded';
+export * from './webhook';

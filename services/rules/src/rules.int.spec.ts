@@ -13,7 +13,9 @@ import {
 } from '@cmis/contracts';
 import {
   servedRoutes,
+  signWebhook,
   startServiceProcess,
+  systemResolver,
   undocumentedRoutes,
   withSystem,
   type RunningServiceProcess,
@@ -21,8 +23,6 @@ import {
 import { testEnv, uniqueName, until, waitForMessages, type ReceivedMessage } from '@cmis/testkit';
 import { PAUSE_HIGH_CPA_RULE, rulesDemo } from './demo';
 import { createRulesService } from './service';
-import { systemResolver } from './webhook/deliver';
-import { signWebhook } from './webhook/signature';
 import { createWebhookWorker } from './webhook/worker';
 
 // Response bodies are read loosely; each test asserts the shape it relies on.

@@ -1,6 +1,13 @@
 // Wires the rules slices into the runtime (also used by the all-in-one process).
 import type { CreateService } from '@cmis/platform';
-import { withOrg } from '@cmis/platform';
+import {
+  createWebhookSender,
+  parseAllowlist,
+  systemResolver,
+  withOrg,
+  type Resolver,
+  type WebhookSenderOptions,
+} from '@cmis/platform';
 import { rulesMigrations } from './db/migrations';
 import { definitionsRoutes } from './definitions/api';
 import { createRuleStore } from './definitions/store';
@@ -9,15 +16,8 @@ import { startEvaluation } from './evaluation/consumer';
 import { createFiring } from './evaluation/fire';
 import { buildIndex, createCompiledRules, type RuleIndex } from './evaluation/rule-index';
 import { simulateRoutes } from './simulate/api';
-import { parseAllowlist } from './webhook/address';
 import { createWebhookWorker } from './webhook/worker';
 import { openApiDocument } from './openapi';
-import {
-  createWebhookSender,
-  systemResolver,
-  type Resolver,
-  type WebhookSenderOptions,
-} from './webhook/deliver';
 
 export interface RulesServiceOptions {
   /** The service's clock (event times, budget days); tests inject one. */

@@ -2,16 +2,18 @@
 import { randomUUID } from 'node:crypto';
 import {
   asyncHandler,
+  literalHost,
+  resolveChecked,
   validate,
   ValidationError,
   withOrg,
+  type Allowlist,
   type FieldError,
+  type Resolver,
   type ServiceRuntime,
 } from '@cmis/platform';
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import { literalHost, type Allowlist } from '../webhook/address';
-import { resolveChecked, type Resolver } from '../webhook/deliver';
 import { RuleNotFoundError, type RuleCommand, type RuleEvent } from './definitions';
 import type { RuleDefinition, StoredRule } from './rule';
 import type { RuleStore } from './store';

@@ -1,8 +1,13 @@
 // Runs rule commands: decide against the stream, append, and fold into the `rules` read model in
 // the same org transaction; after commit, every replica drops its compiled index of the org.
-import { handleCommand, withOrg, type InvalidatingCache, type ServiceRuntime } from '@cmis/platform';
+import {
+  handleCommand,
+  newWebhookSecret,
+  withOrg,
+  type InvalidatingCache,
+  type ServiceRuntime,
+} from '@cmis/platform';
 import type { Knex } from 'knex';
-import { newWebhookSecret } from '../webhook/signature';
 import { ruleDecider, RuleNotFoundError, type RuleCommand, type RuleState } from './definitions';
 import { triggerKey, type RuleDefinition, type StoredRule } from './rule';
 

@@ -1,6 +1,6 @@
 // The type checker of rule definitions: every fault is reported with the path of the field at
 // fault (`body.conditions.all.0.operator`), so a 400 says exactly what to fix. Pure.
-import type { FieldError } from '@cmis/platform';
+import { checkWebhookUrl, type Allowlist, type FieldError } from '@cmis/platform';
 import { z, type ZodIssue } from 'zod';
 import {
   OPERATORS,
@@ -11,7 +11,6 @@ import {
 } from '../conditions/conditions';
 import { compilePattern } from '../conditions/compile';
 import { fieldType, type EventTriggerType, type FieldType } from '../conditions/fields';
-import { checkWebhookUrl, type Allowlist } from '../webhook/address';
 import { RuleInput, type RuleDefinition } from './rule';
 
 export const MAX_RULE_BYTES = 64 * 1024;

@@ -1,6 +1,6 @@
 // Simulate: evaluates a draft rule against a sample and explains which condition passed or failed.
 // Nothing is stored, no cooldown is taken, no action is requested.
-import { asyncHandler, validate, type ServiceRuntime } from '@cmis/platform';
+import { asyncHandler, validate, type Allowlist, type Resolver, type ServiceRuntime } from '@cmis/platform';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { resolveAction } from '../actions/actions';
@@ -8,8 +8,6 @@ import { FAILED, MISSING, PASSED, type EvaluationContext, type TraceEntry } from
 import { missingFields, passedComparisons } from '../conditions/compile';
 import { checkDefinition } from '../definitions/api';
 import { compileRule } from '../evaluation/rule-index';
-import type { Allowlist } from '../webhook/address';
-import type { Resolver } from '../webhook/deliver';
 
 export const Sample = z
   .object({

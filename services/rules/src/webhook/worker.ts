@@ -12,10 +12,11 @@ import {
   withOrg,
   withSpanFrom,
   withSystem,
+  type DeliveryResult,
   type ServiceRuntime,
+  type WebhookSender,
 } from '@cmis/platform';
 import type { Knex } from 'knex';
-import type { DeliveryResult, WebhookSender } from './deliver';
 
 export interface WebhookWorkerOptions {
   rt: ServiceRuntime;

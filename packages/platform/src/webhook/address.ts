@@ -6,7 +6,10 @@ export type AddressVerdict = { allowed: true; address: string } | { allowed: fal
 
 export type Allowlist = ReadonlyArray<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
 
-/** Parses `RULES_WEBHOOK_ALLOWLIST`: comma-separated CIDRs (or single addresses). Throws on a bad entry. */
+/**
+ * Parses an allowlist setting (such as rules' `RULES_WEBHOOK_ALLOWLIST`): comma-separated CIDRs (or
+ * single addresses). Throws on a bad entry.
+ */
 export function parseAllowlist(text: string | undefined): Allowlist {
   if (!text || text.trim() === '') return [];
   return text

@@ -1,6 +1,7 @@
-// Executes a webhook action: SSRF-safe (every address a name resolves to is checked, and the
-// connection goes to the checked address through a custom lookup; redirects are re-checked),
-// bounded in time and response size, signed per Standard Webhooks, retried under one id.
+// Delivers one webhook (a rule's action, a workflow's step): SSRF-safe (every address a name
+// resolves to is checked, and the connection goes to the checked address through a custom lookup;
+// redirects are re-checked), bounded in time and response size, signed per Standard Webhooks,
+// retried under one id.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { Agent, request } from 'undici';
 import { checkWebhookUrl, classifyAddress, type Allowlist } from './address';

@@ -8,6 +8,7 @@ export * from './eventstore';
 export * from './bus';
 export * from './outbox';
 export * from './inbox';
+export * from './timers';
 export * from './tenancy';
 export * from './runtime';
 export * from './embedded';

@@ -2,7 +2,7 @@
 // Kafka, schema registry, Postgres and Redis that the testkit's global setup provides.
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 const moduleNameMapper = {
-  '^@cmis/(contracts|platform|testkit|cli)$': '<rootDir>/packages/$1/src/index.ts',
+  '^@cmis/(contracts|platform|conditions|testkit|cli)$': '<rootDir>/packages/$1/src/index.ts',
   '^@cmis/(triggers|rules|workflows|drip|email|analytics)$': '<rootDir>/services/$1/src/index.ts',
 };
 const common = {

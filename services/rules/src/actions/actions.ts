@@ -1,7 +1,6 @@
 // From a rule's action templates to the actions it requests when it fires. Pure.
 import type { RuleAction } from '@cmis/contracts';
-import type { EvaluationContext } from '../conditions/conditions';
-import { compileGetter } from '../conditions/compile';
+import { compileGetter, type EvaluationContext } from '@cmis/conditions';
 import type { ActionTemplate, RuleDefinition } from '../definitions/rule';
 
 /** Who or what a firing is about: the entity of metrics and schedule rules, the contact of event rules. */

@@ -1,7 +1,7 @@
 // A rule as a marketer writes it: the shape the API accepts (zod) and the checked form it is stored in.
 import { z } from 'zod';
-import type { Condition } from '../conditions/conditions';
-import { EVENT_TRIGGER_TYPES } from '../conditions/fields';
+import type { Condition } from '@cmis/conditions';
+import { EVENT_TRIGGER_TYPES } from './fields';
 
 const Name = z.string().trim().min(1).max(200);
 const Ref = z.string().trim().min(1).max(200);

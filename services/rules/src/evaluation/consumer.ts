@@ -1,5 +1,6 @@
 // Consumers: contacts (traits projection), user actions, entity metrics (latest metrics per entity,
 // with the previous values for changed-by-%), schedule ticks (every entity of the rule's type).
+import type { EvaluationContext } from '@cmis/conditions';
 import {
   contactsTopic,
   entityMetricsTopic,
@@ -13,7 +14,6 @@ import {
 } from '@cmis/contracts';
 import type { InboxEvent, InvalidatingCache, ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
-import type { EvaluationContext } from '../conditions/conditions';
 import { evaluateRules } from './evaluate';
 import { laneOf, type Firing, type FiringItem } from './fire';
 import type { RuleIndex } from './rule-index';

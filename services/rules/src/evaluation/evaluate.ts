@@ -1,7 +1,14 @@
 // Evaluates the rules of one trigger against one context. Pure and deterministic: the same rules
 // and context give the same verdicts, in priority order.
-import { FAILED, MISSING, PASSED, type EvaluationContext, type TraceEntry } from '../conditions/conditions';
-import { missingFields, passedComparisons } from '../conditions/compile';
+import {
+  FAILED,
+  MISSING,
+  PASSED,
+  missingFields,
+  passedComparisons,
+  type EvaluationContext,
+  type TraceEntry,
+} from '@cmis/conditions';
 import type { CompiledRule } from './rule-index';
 
 export type Verdict =

@@ -4,6 +4,7 @@
 // claims of the whole batch go out together (auto-pipelined), the events of the batch are one
 // append, the records one insert. A webhook action is also queued for the webhook worker, which
 // delivers it after the commit (webhook/worker.ts).
+import type { EvaluationContext } from '@cmis/conditions';
 import {
   emailRequestsTopic,
   ruleActionsTopic,
@@ -14,7 +15,6 @@ import {
 } from '@cmis/contracts';
 import { stableId, type CooldownLocks, type NewEvent, type ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
-import type { EvaluationContext } from '../conditions/conditions';
 import { resolveAction, type FiringSubject } from '../actions/actions';
 import { notificationEmails } from '../actions/notification';
 import { boundBudgetChange } from '../actions/budget';

@@ -1,6 +1,5 @@
 // Rules compiled once per version and indexed by trigger, ordered by priority. Pure.
-import type { TraceEntry } from '../conditions/conditions';
-import { compileCondition, type CompiledCondition } from '../conditions/compile';
+import { compileCondition, type CompiledCondition, type TraceEntry } from '@cmis/conditions';
 import { priorityRank, triggerKey, type RuleDefinition, type StoredRule } from '../definitions/rule';
 
 export interface CompiledRule {

@@ -4,8 +4,15 @@ import { asyncHandler, validate, type Allowlist, type Resolver, type ServiceRunt
 import type { Router } from 'express';
 import { z } from 'zod';
 import { resolveAction } from '../actions/actions';
-import { FAILED, MISSING, PASSED, type EvaluationContext, type TraceEntry } from '../conditions/conditions';
-import { missingFields, passedComparisons } from '../conditions/compile';
+import {
+  FAILED,
+  MISSING,
+  PASSED,
+  missingFields,
+  passedComparisons,
+  type EvaluationContext,
+  type TraceEntry,
+} from '@cmis/conditions';
 import { checkDefinition } from '../definitions/api';
 import { compileRule } from '../evaluation/rule-index';
 

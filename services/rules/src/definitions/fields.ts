@@ -1,6 +1,5 @@
 // Which fields a rule may read, and their types, by the kind of trigger that starts it.
-
-export type FieldType = 'number' | 'string' | 'any';
+import { lookupField, type FieldShape, type FieldTable, type FieldTyping } from '@cmis/conditions';
 
 export const EVENT_TRIGGER_TYPES = [
   'cmis.triggers.action-tracked',
@@ -29,8 +28,20 @@ const EVENT_OBJECTS: Record<EventTriggerType, string[]> = {
   'cmis.triggers.contact-grouped': ['traits', 'context'],
 };
 
-const SEGMENT = /^[A-Za-z0-9_$-]{1,100}$/;
-export const MAX_FIELD_DEPTH = 8;
+// The payload's named strings, and its objects whose contents are untyped.
+const eventFields = (type: EventTriggerType): FieldShape => ({
+  fields: Object.fromEntries([
+    ...EVENT_STRINGS[type].map((name) => [name, 'string'] as const),
+    ...EVENT_OBJECTS[type].map((name) => [name, 'any'] as const),
+  ]),
+});
+const EVENT_TABLES = Object.fromEntries(
+  EVENT_TRIGGER_TYPES.map((type) => [type, { event: eventFields(type), contact: 'any' }]),
+) as Record<EventTriggerType, FieldTable>;
+const ENTITY_TABLE: FieldTable = {
+  metrics: { each: 'number' },
+  entity: { fields: { type: 'string', id: 'string' } },
+};
 
 /**
  * The type of `field` for a rule with this trigger, or why it cannot be read.
@@ -41,27 +52,14 @@ export const MAX_FIELD_DEPTH = 8;
 export function fieldType(
   field: string,
   trigger: { kind: TriggerKind; eventType?: EventTriggerType },
-): { type: FieldType } | { error: string } {
-  const segments = field.split('.');
-  if (segments.length > MAX_FIELD_DEPTH)
-    return { error: `field ${field} is nested deeper than ${MAX_FIELD_DEPTH}` };
-  if (segments.some((s) => !SEGMENT.test(s)))
-    return { error: `field ${field} is not a dotted path of names` };
-  const [root, first, ...rest] = segments;
+): FieldTyping {
+  const table = trigger.kind === 'event' ? EVENT_TABLES[trigger.eventType!] : ENTITY_TABLE;
+  const typed = lookupField(field, table);
+  if (typed !== undefined) return typed;
+  const [root, first] = field.split('.');
+  if (trigger.kind === 'event' && root === 'event' && first !== undefined)
+    return { error: `unknown field ${field}: ${trigger.eventType!} has no ${first}` };
   const scope = trigger.kind === 'event' ? 'event rules' : `${trigger.kind} rules`;
-  if (trigger.kind === 'event') {
-    if (root === 'event' && first !== undefined) {
-      const type = trigger.eventType!;
-      if (EVENT_OBJECTS[type].includes(first)) return { type: 'any' };
-      if (EVENT_STRINGS[type].includes(first) && rest.length === 0) return { type: 'string' };
-      return { error: `unknown field ${field}: ${type} has no ${first}` };
-    }
-    if (root === 'contact' && first !== undefined) return { type: 'any' };
-  } else {
-    if (root === 'metrics' && first !== undefined && rest.length === 0) return { type: 'number' };
-    if (root === 'entity' && (first === 'type' || first === 'id') && rest.length === 0)
-      return { type: 'string' };
-  }
   const allowed = trigger.kind === 'event' ? 'event.*, contact.*' : 'metrics.<name>, entity.type, entity.id';
   return { error: `unknown field ${field}: ${scope} read ${allowed}` };
 }

@@ -6,7 +6,7 @@ import {
   type EvaluationContext,
   type TraceEntry,
 } from './conditions';
-import { compileCondition, missingFields, passedComparisons } from './compile';
+import { compileCondition, compileGetter, missingFields, passedComparisons } from './compile';
 
 const campaign: EvaluationContext = {
   entity: { type: 'campaign', id: 'cmp-1' },
@@ -193,5 +193,66 @@ describe('compiled conditions: groups and missing fields', () => {
     const compiled = compileCondition({ any: [high, absent] });
     const outcomes = Array.from({ length: 5 }, () => compiled.test(campaign));
     expect(new Set(outcomes)).toEqual(new Set([PASSED]));
+  });
+});
+
+describe('compiled conditions: earlier steps of a workflow', () => {
+  const afterSteps: EvaluationContext = {
+    event: { event: 'Order Completed' },
+    contact: { plan: 'pro' },
+    steps: {
+      'wait-for-open': { opened: true, openedAt: '2026-01-02T10:00:00Z' },
+      'check-order': { order: { total: 120, items: ['sku-1'] } },
+      'no-data': null,
+    },
+  };
+
+  it('reads steps.<stepId>.<field> at any depth', () => {
+    expect(compileGetter('steps.wait-for-open.opened')(afterSteps)).toBe(true);
+    expect(compileGetter('steps.check-order.order.total')(afterSteps)).toBe(120);
+    expect(compileGetter('steps.check-order')(afterSteps)).toEqual({
+      order: { total: 120, items: ['sku-1'] },
+    });
+    expect(outcome({ field: 'steps.check-order.order.total', operator: '>=', value: 100 }, afterSteps)).toBe(
+      PASSED,
+    );
+    expect(
+      outcome({ field: 'steps.check-order.order.items', operator: 'contains', value: 'sku-2' }, afterSteps),
+    ).toBe(FAILED);
+  });
+
+  it('mixes steps with the event and the contact in one tree', () => {
+    const branch: Condition = {
+      all: [
+        { field: 'event.event', operator: 'equals', value: 'Order Completed' },
+        { field: 'contact.plan', operator: 'in', value: ['pro', 'team'] },
+        { field: 'steps.wait-for-open.opened', operator: 'equals', value: true },
+      ],
+    };
+    expect(outcome(branch, afterSteps)).toBe(PASSED);
+    const trace: TraceEntry[] = [];
+    compileCondition({ field: 'steps.later-step.clicked', operator: 'equals', value: true }).explain(
+      afterSteps,
+      trace,
+    );
+    expect(trace).toEqual([
+      expect.objectContaining({ outcome: 'missing', reason: 'steps.later-step.clicked is missing' }),
+    ]);
+  });
+
+  it('finds a step that has not run missing, and exists false for it', () => {
+    const notRun = { field: 'steps.later-step.clicked', operator: 'equals', value: true } as const;
+    expect(outcome(notRun, afterSteps)).toBe(MISSING);
+    expect(outcome(notRun, { event: {} })).toBe(MISSING);
+    expect(outcome({ field: 'steps.no-data.x', operator: 'equals', value: 1 }, afterSteps)).toBe(MISSING);
+    expect(outcome({ field: 'steps.later-step', operator: 'exists' }, afterSteps)).toBe(FAILED);
+    expect(outcome({ field: 'steps.later-step', operator: 'not_exists' }, afterSteps)).toBe(PASSED);
+  });
+
+  it('does not read inherited properties of the steps record, nor roots it does not know', () => {
+    expect(compileGetter('steps.constructor')(afterSteps)).toBeUndefined();
+    expect(compileGetter('steps.__proto__.x')(afterSteps)).toBeUndefined();
+    expect(compileGetter('constructor.name')(afterSteps)).toBeUndefined();
+    expect(compileGetter('previousMetrics.cpa')({ previousMetrics: { cpa: 3 } })).toBeUndefined();
   });
 });

@@ -13,6 +13,7 @@ import {
   type Scalar,
   type TraceEntry,
 } from './conditions';
+import type { FieldRoot } from './fields';
 
 /** Strings longer than this are not matched against a pattern (RE2 is linear; this bounds the work). */
 export const MAX_MATCH_INPUT = 64 * 1024;
@@ -24,21 +25,25 @@ export interface CompiledCondition {
   explain(ctx: EvaluationContext, trace: TraceEntry[]): Outcome;
 }
 
-type Getter = (ctx: EvaluationContext) => unknown;
+/** Reads one field from a context. */
+export type FieldGetter = (ctx: EvaluationContext) => unknown;
+
+// Every root of fields.ts reads its part of the context; a field of any other root reads nothing.
+const ROOTS: Record<FieldRoot, FieldGetter> = {
+  event: (ctx) => ctx.event,
+  contact: (ctx) => ctx.contact,
+  metrics: (ctx) => ctx.metrics,
+  entity: (ctx) => ctx.entity,
+  steps: (ctx) => ctx.steps,
+};
+const NOTHING: FieldGetter = () => undefined;
 
 /** Reads a dotted field: the root names the part of the context, the rest walks objects. */
-export function compileGetter(field: string): Getter {
+export function compileGetter(field: string): FieldGetter {
   const [root, ...path] = field.split('.');
-  const rootOf: Getter =
-    root === 'event'
-      ? (ctx) => ctx.event
-      : root === 'contact'
-        ? (ctx) => ctx.contact
-        : root === 'metrics'
-          ? (ctx) => ctx.metrics
-          : root === 'entity'
-            ? (ctx) => ctx.entity
-            : () => undefined;
+  const rootOf: FieldGetter = Object.prototype.hasOwnProperty.call(ROOTS, root!)
+    ? ROOTS[root as FieldRoot]
+    : NOTHING;
   if (path.length === 1) {
     const key = path[0]!;
     return (ctx) => {
@@ -139,7 +144,7 @@ export function compilePattern(pattern: string): { test(input: string): boolean 
   return new RE2(pattern, 'u');
 }
 
-function previousGetter(field: string): Getter {
+function previousGetter(field: string): FieldGetter {
   const name = field.split('.')[1]!;
   return (ctx) => ctx.previousMetrics?.[name];
 }

@@ -1,5 +1,6 @@
-// The condition language of a rule: nested all/any/not groups over comparisons of one field.
-// Pure types; the type checker (definitions/type-check.ts) builds these from untrusted JSON.
+// The condition language (rules' conditions and filters, workflows' branches): nested all/any/not
+// groups over comparisons of one field. Pure types; checkCondition (check.ts) builds these from
+// untrusted JSON.
 
 export const OPERATORS = [
   'equals',
@@ -35,7 +36,10 @@ export type Comparison =
 
 export type Condition = { all: Condition[] } | { any: Condition[] } | { not: Condition } | Comparison;
 
-/** What a rule reads, gathered per evaluation: the event, the contact, the entity and its metrics. */
+/**
+ * What a condition reads, gathered per evaluation: the event, the contact, the entity and its
+ * metrics, and a workflow's earlier steps. Each field's root names one of these (fields.ts).
+ */
 export interface EvaluationContext {
   event?: Record<string, unknown>;
   contact?: Record<string, unknown>;
@@ -43,6 +47,8 @@ export interface EvaluationContext {
   metrics?: Record<string, number>;
   /** The entity's metrics before this observation: the base of changed_by_more_than_percent. */
   previousMetrics?: Record<string, number>;
+  /** What earlier steps of a workflow recorded, by step id: `steps.<stepId>.<field>`. */
+  steps?: Record<string, unknown>;
 }
 
 /** Outcome of a condition: it held, it did not, or it read a field the input lacks. */

@@ -1,0 +1,46 @@
+export {
+  FAILED,
+  MISSING,
+  OPERATORS,
+  PASSED,
+  outcomeName,
+  type Comparison,
+  type Condition,
+  type EvaluationContext,
+  type Operator,
+  type Outcome,
+  type Scalar,
+  type TraceEntry,
+} from './conditions';
+export {
+  MAX_MATCH_INPUT,
+  compileCondition,
+  compileGetter,
+  compilePattern,
+  missingFields,
+  passedComparisons,
+  type CompiledCondition,
+  type FieldGetter,
+} from './compile';
+export {
+  FIELD_ROOTS,
+  MAX_FIELD_DEPTH,
+  checkFieldPath,
+  lookupField,
+  type FieldRoot,
+  type FieldShape,
+  type FieldTable,
+  type FieldType,
+  type FieldTyping,
+} from './fields';
+export {
+  MAX_CONDITIONS,
+  MAX_DEPTH,
+  MAX_LIST,
+  MAX_TEXT,
+  checkCondition,
+  type CheckConditionOptions,
+  type CheckConditionResult,
+  type ConditionBudget,
+  type ConditionError,
+} from './check';

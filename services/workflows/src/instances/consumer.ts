@@ -1,0 +1,227 @@
+// What the service learns from other services: contacts (traits and time zones for conditions and
+// delays), track calls (recorded for waits and backtests; entries, goals, exits and waits matched
+// to them) and the rules' enroll-in-workflow actions.
+import {
+  contactsTopic,
+  ruleActionsTopic,
+  userActionsTopic,
+  type ActionRequested,
+  type ActionTracked,
+  type ContactAliased,
+  type ContactIdentified,
+  type EventEnvelope,
+} from '@cmis/contracts';
+import type { InvalidatingCache, ServiceRuntime } from '@cmis/platform';
+import type { Knex } from 'knex';
+import type { WorkflowStore } from '../definitions/store';
+import { eventView, type CompiledWorkflow, type TrackedEvent } from './engine';
+import type { Runner } from './runner';
+import { enrollLatest } from './enroll';
+
+/** The active workflows of an org, compiled, with what their entries, goals and exits listen to. */
+export interface ActiveIndex {
+  workflows: CompiledWorkflow[];
+  byEntry: Map<string, CompiledWorkflow[]>;
+  byId: Map<string, CompiledWorkflow>;
+}
+
+export function buildActiveIndex(workflows: CompiledWorkflow[]): ActiveIndex {
+  const byEntry = new Map<string, CompiledWorkflow[]>();
+  for (const w of workflows) {
+    const name = w.definition.entry.event;
+    if (name) byEntry.set(name, [...(byEntry.get(name) ?? []), w]);
+  }
+  return { workflows, byEntry, byId: new Map(workflows.map((w) => [w.workflowId, w])) };
+}
+
+type SegmentCall = { userId?: string; anonymousId?: string };
+const contactIdOf = (data: SegmentCall) => (data.userId ?? data.anonymousId)!;
+
+export function trackedFrom(envelope: EventEnvelope): TrackedEvent {
+  const data = envelope.data as ActionTracked;
+  return {
+    id: envelope.id,
+    name: data.event,
+    at: new Date(data.timestamp).toISOString(),
+    data: {
+      properties: data.properties,
+      context: data.context,
+      ...(data.userId ? { userId: data.userId } : {}),
+    },
+  };
+}
+
+export async function startConsumers(deps: {
+  rt: ServiceRuntime;
+  store: WorkflowStore;
+  runner: Runner;
+  index: InvalidatingCache<ActiveIndex>;
+}): Promise<void> {
+  const { rt, store, runner, index } = deps;
+  const chainOf = (e: EventEnvelope) => ({ correlationId: e.correlationId, causationId: e.id });
+
+  await rt.consume({
+    groupId: `${rt.name}.contacts`,
+    topics: [contactsTopic.name],
+    handle: async ({ envelope }, { trx, orgId }) => {
+      if (envelope.type === 'cmis.triggers.contact-aliased') {
+        const data = envelope.data as ContactAliased;
+        const previous = await trx('contacts')
+          .where({ org_id: orgId, contact_id: data.previousId })
+          .first('traits');
+        if (previous) await upsertTraits(trx, orgId, data.userId, previous.traits as Record<string, unknown>);
+        return;
+      }
+      if (envelope.type !== 'cmis.triggers.contact-identified') return;
+      const data = envelope.data as ContactIdentified;
+      await upsertTraits(trx, orgId, contactIdOf(data), data.traits);
+    },
+  });
+
+  await rt.consume({
+    groupId: `${rt.name}.user-actions`,
+    topics: [userActionsTopic.name],
+    handle: async ({ envelope }, { trx, orgId }) => {
+      if (envelope.type !== 'cmis.triggers.action-tracked') return;
+      const event = trackedFrom(envelope);
+      const contactId = contactIdOf(envelope.data as SegmentCall);
+      const chain = chainOf(envelope);
+      await trx('contact_events')
+        .insert({
+          org_id: orgId,
+          event_id: event.id,
+          contact_id: contactId,
+          name: event.name,
+          occurred_at: event.at,
+          data: JSON.stringify(event.data),
+        })
+        .onConflict(['org_id', 'event_id'])
+        .ignore();
+      const active = await index.get(orgId);
+
+      // Goals and exits first: they end instances wherever they are, before this event enrolls anew.
+      const running = await trx('instances')
+        .where({ org_id: orgId, contact_id: contactId })
+        .whereIn('status', ['running', 'waiting'])
+        .select('instance_id', 'workflow_id', 'version');
+      for (const row of running) {
+        const workflow = await store.compiled(trx, orgId, row.workflow_id as string, row.version as number);
+        const ctx = { event: eventView(event) };
+        const goal = workflow.definition.goals.findIndex(
+          (g, i) =>
+            g.event === event.name && (!g.filter || workflow.test(`goal.${i}`, ctx).outcome === 'passed'),
+        );
+        if (goal >= 0) {
+          await runner.advance(
+            trx,
+            orgId,
+            row.instance_id as string,
+            { kind: 'goal', at: event.at, causeId: event.id, name: event.name },
+            chain,
+          );
+          continue;
+        }
+        const exit = workflow.definition.exits.findIndex(
+          (g, i) =>
+            g.event === event.name && (!g.filter || workflow.test(`exit.${i}`, ctx).outcome === 'passed'),
+        );
+        if (exit >= 0)
+          await runner.advance(
+            trx,
+            orgId,
+            row.instance_id as string,
+            { kind: 'exit', at: event.at, causeId: event.id, reason: `exit event ${event.name}` },
+            chain,
+          );
+      }
+
+      const waits = await trx('waits')
+        .where({ org_id: orgId, contact_id: contactId, name: event.name })
+        .select('instance_id');
+      for (const w of waits)
+        await runner.advance(
+          trx,
+          orgId,
+          w.instance_id as string,
+          { kind: 'event', at: event.at, event },
+          chain,
+        );
+
+      for (const workflow of active.byEntry.get(event.name) ?? []) {
+        const contact = (
+          await trx('contacts').where({ org_id: orgId, contact_id: contactId }).first('traits')
+        )?.traits as Record<string, unknown> | undefined;
+        if (workflow.definition.entry.filter) {
+          const verdict = workflow.test('entry', {
+            event: eventView(event),
+            ...(contact ? { contact } : {}),
+          });
+          if (verdict.outcome !== 'passed') {
+            await runner.record(
+              trx,
+              orgId,
+              contactId,
+              workflow.workflowId,
+              {
+                kind: 'entry',
+                outcome: 'not_entered',
+                inputs: {
+                  reason: `entry filter ${verdict.outcome}`,
+                  causeId: event.id,
+                  trace: verdict.trace,
+                },
+              },
+              new Date(event.at),
+            );
+            continue;
+          }
+        }
+        await runner.enroll(trx, orgId, {
+          workflowId: workflow.workflowId,
+          version: workflow.version,
+          definition: workflow.definition,
+          contactId,
+          entry: 'event',
+          causeId: event.id,
+          event,
+          at: new Date(event.at),
+          chain,
+        });
+      }
+    },
+  });
+
+  await rt.consume({
+    groupId: `${rt.name}.rule-actions`,
+    topics: [ruleActionsTopic.name],
+    handle: async ({ envelope }, { trx, orgId }) => {
+      const data = envelope.data as ActionRequested;
+      if (data.action.kind !== 'enroll_workflow') return;
+      await enrollLatest(
+        trx,
+        orgId,
+        { store, runner },
+        {
+          workflowId: data.action.workflowId,
+          contactId: data.action.contactId,
+          entry: 'rule',
+          causeId: data.actionId,
+          at: new Date(envelope.time),
+          chain: chainOf(envelope),
+        },
+      );
+    },
+  });
+}
+
+async function upsertTraits(
+  trx: Knex.Transaction,
+  orgId: string,
+  contactId: string,
+  traits: Record<string, unknown>,
+) {
+  await trx('contacts')
+    .insert({ org_id: orgId, contact_id: contactId, traits: JSON.stringify(traits) })
+    .onConflict(['org_id', 'contact_id'])
+    .merge({ traits: trx.raw('contacts.traits || excluded.traits') });
+}

@@ -1,0 +1,106 @@
+// Wires the workflows slices into the runtime (also used by the all-in-one process).
+import {
+  createTimerPoller,
+  createWebhookSender,
+  parseAllowlist,
+  systemResolver,
+  withOrg,
+  type CreateService,
+  type Resolver,
+  type WebhookSenderOptions,
+} from '@cmis/platform';
+import { workflowsMigrations } from './db/migrations';
+import { workflowsRoutes } from './definitions/api';
+import { createWorkflowStore } from './definitions/store';
+import { buildActiveIndex, startConsumers, type ActiveIndex } from './instances/consumer';
+import { createRunner, STEP_TIMER } from './instances/runner';
+import { createWebhookWorker } from './webhooks/worker';
+import { openApiDocument } from './openapi';
+
+export interface WorkflowsServiceOptions {
+  /** The service's clock: what is due, event times of API entries; tests inject one. */
+  now?: () => Date;
+  /** CIDRs webhook steps may reach although private; default: env WORKFLOWS_WEBHOOK_ALLOWLIST. */
+  webhookAllowlist?: string;
+  resolve?: Resolver;
+  webhook?: Omit<WebhookSenderOptions, 'allowlist' | 'resolve' | 'now'>;
+  /** Timer poller's idle pause (ms). */
+  timerIntervalMs?: number;
+}
+
+export function createWorkflowsService(options: WorkflowsServiceOptions = {}): CreateService {
+  return (rt) => {
+    const now = options.now ?? (() => new Date());
+    const allowlist = parseAllowlist(options.webhookAllowlist ?? process.env.WORKFLOWS_WEBHOOK_ALLOWLIST);
+    const resolve = options.resolve ?? systemResolver;
+    const store = createWorkflowStore(rt);
+    const index = rt.redis.invalidatingCache<ActiveIndex>({
+      name: `${rt.name}.active-workflows`,
+      loader: (orgId) =>
+        withOrg(rt.db.app, orgId, async (trx) =>
+          buildActiveIndex(
+            await Promise.all(
+              (await store.active(trx)).map((v) => store.compiled(trx, orgId, v.workflowId, v.version)),
+            ),
+          ),
+        ),
+      ttlMs: 5 * 60_000,
+    });
+    const wake = { timers: () => {}, webhooks: () => {} };
+    const runner = createRunner({
+      rt,
+      store,
+      onTimers: () => wake.timers(),
+      onWebhooks: () => wake.webhooks(),
+    });
+    const timers = createTimerPoller({
+      db: rt.db,
+      logger: rt.logger,
+      metrics: rt.metrics,
+      service: rt.name,
+      now,
+      intervalMs: options.timerIntervalMs ?? 1_000,
+      onFired: () => rt.relay.wake(),
+      handlers: {
+        [STEP_TIMER]: async (trx, timer) => {
+          const p = timer.payload as {
+            instanceId: string;
+            stepId: string;
+            visit: number;
+            purpose: 'delay' | 'timeout' | 'retry';
+          };
+          await runner.advance(trx, timer.orgId, p.instanceId, {
+            kind: 'timer',
+            at: timer.dueAt.toISOString(),
+            stepId: p.stepId,
+            visit: p.visit,
+            purpose: p.purpose,
+          });
+        },
+      },
+    });
+    const sender = createWebhookSender({ ...options.webhook, allowlist, resolve, now });
+    const webhooks = createWebhookWorker({ rt, sender, runner, now });
+    wake.timers = () => timers.wake();
+    wake.webhooks = () => webhooks.wake();
+    return {
+      migrations: workflowsMigrations,
+      routes(router) {
+        router.get('/openapi.json', (_req, res) => res.json(openApiDocument));
+        workflowsRoutes(router, { rt, store, runner, index, allowlist, now });
+      },
+      async start() {
+        await startConsumers({ rt, store, runner, index });
+        timers.start();
+        webhooks.start();
+      },
+      async stop() {
+        await timers.stop();
+        await webhooks.stop();
+        await sender.close();
+      },
+    };
+  };
+}
+
+export const createService: CreateService = createWorkflowsService();

@@ -14,7 +14,7 @@ import { webhookRoutes } from './webhooks/api';
 
 export interface TriggersOptions {
   rateLimits?: Partial<IngestRateLimits>;
-  /** How often the schedule poller looks for due ticks. */
+  /** Longest pause of the idle timer poller (it also wakes for the next due tick by itself). */
   schedulePollMs?: number;
   /** How long a messageId is remembered per org (default a day). */
   idempotencyTtlMs?: number;
@@ -52,6 +52,8 @@ export function createTriggersService(options: TriggersOptions = {}): CreateServ
       db: rt.db,
       eventStore: rt.eventStore,
       logger: rt.logger,
+      metrics: rt.metrics,
+      service: rt.name,
       intervalMs: options.schedulePollMs,
       onFired: () => rt.relay.wake(),
     });

@@ -1,4 +1,4 @@
-import { tenantTable, type Migration } from '@cmis/platform';
+import { tenantTable, timerMigrations, type Migration } from '@cmis/platform';
 
 export const triggersMigrations: Migration[] = [
   {
@@ -38,7 +38,7 @@ export const triggersMigrations: Migration[] = [
   {
     name: 'triggers_0002_schedules',
     async up(knex) {
-      // A schedule row is also its durable timer: next_fire_at is what the poller locks and advances.
+      // Until triggers_0003 the schedule row was also its durable timer (next_fire_at polled).
       await tenantTable(knex, 'schedules', (t) => {
         t.text('schedule_id').notNullable();
         t.text('name').notNullable();
@@ -54,6 +54,23 @@ export const triggersMigrations: Migration[] = [
       await knex.raw(
         `create index schedules_due on schedules (next_fire_at) where status = 'active' and next_fire_at is not null`,
       );
+    },
+  },
+  // Schedules move onto the platform's durable timers: the table, then a tick for every active
+  // schedule (the kind, id and payload of schedules/ticks.ts). The schedules row keeps next_fire_at
+  // for the API; the timer is what the poller locks and fires.
+  ...timerMigrations,
+  {
+    name: 'triggers_0003_schedule_ticks_on_timers',
+    async up(knex) {
+      await knex.raw(`
+        insert into timers (org_id, timer_id, kind, due_at, payload)
+        select org_id, 'schedule:' || schedule_id, 'schedule-tick', next_fire_at,
+               jsonb_build_object('scheduleId', schedule_id)
+          from schedules
+         where status = 'active' and next_fire_at is not null
+        on conflict (org_id, timer_id) do nothing`);
+      await knex.raw('drop index schedules_due');
     },
   },
 ];

@@ -14,8 +14,10 @@ import { randomId } from '../shared/ids';
 import { MANAGE_SCOPE, READ_SCOPE } from '../sources/api';
 import { nextFireTimes } from './cron';
 import { checkCron, CronSpec, ScheduleDefinition } from './schedule';
+import { syncScheduleTick } from './ticks';
 
 type ScheduleRow = {
+  org_id: string;
   schedule_id: string;
   name: string;
   cron: string;
@@ -37,6 +39,13 @@ const view = (row: ScheduleRow) => ({
   nextFireAt: row.next_fire_at?.toISOString() ?? null,
   lastFiredAt: row.last_fired_at?.toISOString() ?? null,
   createdAt: row.created_at.toISOString(),
+});
+
+const tickOf = (row: ScheduleRow) => ({
+  orgId: row.org_id,
+  scheduleId: row.schedule_id,
+  status: row.status,
+  nextFireAt: row.next_fire_at,
 });
 
 const Params = z.object({ scheduleId: z.string().min(1).max(100) });
@@ -68,8 +77,8 @@ export function scheduleRoutes(rt: ServiceRuntime, router: Router): void {
     asyncHandler(async (req, res) => {
       const { orgId } = req.principal!;
       const now = new Date();
-      const [row] = await inOrg(orgId, (trx) =>
-        trx('schedules')
+      const row = await inOrg(orgId, async (trx) => {
+        const [created] = await trx('schedules')
           .insert({
             org_id: orgId,
             schedule_id: randomId('sch'),
@@ -81,9 +90,11 @@ export function scheduleRoutes(rt: ServiceRuntime, router: Router): void {
             next_fire_at: nextFireTimes(req.body.cron, req.body.timeZone, now, 1)[0] ?? null,
             created_at: now,
           })
-          .returning<ScheduleRow[]>('*'),
-      );
-      res.status(201).json(view(row!));
+          .returning<ScheduleRow[]>('*');
+        await syncScheduleTick(trx, tickOf(created!));
+        return created!;
+      });
+      res.status(201).json(view(row));
     }),
   );
 
@@ -146,10 +157,13 @@ export function scheduleRoutes(rt: ServiceRuntime, router: Router): void {
           status === 'active'
             ? (nextFireTimes(current.cron, current.time_zone, new Date(), 1)[0] ?? null)
             : null;
+        // The row first (it waits for a firing of this schedule in progress), then its tick: a
+        // firing that finds the row locked by us gives up (see ticks.ts), so the two never deadlock.
         const [updated] = await trx('schedules')
           .where({ schedule_id: scheduleId })
           .update({ status, next_fire_at: nextFireAt })
           .returning<ScheduleRow[]>('*');
+        await syncScheduleTick(trx, tickOf(updated!));
         return updated!;
       });
       res.json(view(row));
@@ -162,9 +176,14 @@ export function scheduleRoutes(rt: ServiceRuntime, router: Router): void {
     manage,
     validate({ params: Params }),
     asyncHandler(async (req, res) => {
-      const deleted = await inOrg(req.principal!.orgId, (trx) =>
-        trx('schedules').where({ schedule_id: req.params.scheduleId }).delete(),
-      );
+      const { orgId } = req.principal!;
+      const scheduleId = req.params.scheduleId!;
+      const deleted = await inOrg(orgId, async (trx) => {
+        // Row, then tick, as in setStatus.
+        const count = await trx('schedules').where({ schedule_id: scheduleId }).delete();
+        if (count > 0) await syncScheduleTick(trx, { orgId, scheduleId, status: 'paused', nextFireAt: null });
+        return count;
+      });
       if (deleted === 0) throw new NotFoundError(`No schedule ${req.params.scheduleId} in this org`);
       res.status(204).end();
     }),

@@ -1,17 +1,31 @@
 import { scheduleFiredTopic } from '@cmis/contracts';
-import type { RunningServiceProcess } from '@cmis/platform';
-import { waitForMessages } from '@cmis/testkit';
+import { createDatabase, withSystem, type Database, type RunningServiceProcess } from '@cmis/platform';
+import { testEnv, uniqueName, waitForMessages } from '@cmis/testkit';
 import { client, createOrgWithSource, startTriggers, type TestOrg } from '../testing/support';
+import { scheduleTickTimerId } from './ticks';
 
 describe('schedules through the API', () => {
   let proc: RunningServiceProcess;
   let org: TestOrg;
+  let db: Database; // the service's schema, to look at its pending ticks
+  const service = uniqueName('trg');
 
   beforeAll(async () => {
-    proc = await startTriggers({ schedulePollMs: 100 });
+    proc = await startTriggers({ schedulePollMs: 100 }, service);
     org = await createOrgWithSource(proc.url);
+    db = createDatabase({ url: testEnv().databaseUrl, schema: service.replace(/-/g, '_') });
   });
-  afterAll(() => proc?.shutdown());
+  afterAll(async () => {
+    await proc?.shutdown();
+    await db?.destroy();
+  });
+
+  const pendingTick = (scheduleId: string) =>
+    withSystem(db.owner, (trx) =>
+      trx('timers')
+        .where({ org_id: org.orgId, timer_id: scheduleTickTimerId(scheduleId) })
+        .first('due_at'),
+    );
 
   const call = (method: string, path: string, body?: unknown) =>
     client(proc.url)(method, path, { bearer: org.apiKey, body });
@@ -57,11 +71,19 @@ describe('schedules through the API', () => {
 
     const paused = await call('POST', `/v1/schedules/${schedule.scheduleId}/pause`);
     expect(await paused.json()).toMatchObject({ status: 'paused', nextFireAt: null });
+    expect(await pendingTick(schedule.scheduleId)).toBeUndefined();
     const preview = await call('GET', `/v1/schedules/${schedule.scheduleId}/preview?count=3`);
     expect(((await preview.json()) as { fireTimes: string[] }).fireTimes).toHaveLength(3);
-    const resumed = await call('POST', `/v1/schedules/${schedule.scheduleId}/resume`);
-    expect(await resumed.json()).toMatchObject({ status: 'active' });
+    const resumed = (await (await call('POST', `/v1/schedules/${schedule.scheduleId}/resume`)).json()) as {
+      status: string;
+      nextFireAt: string;
+    };
+    expect(resumed.status).toBe('active');
+    // The pending tick is the schedule's next fire time (or the one after, if it fired meanwhile).
+    const tick = await pendingTick(schedule.scheduleId);
+    expect((tick?.due_at as Date).getTime()).toBeGreaterThanOrEqual(Date.parse(resumed.nextFireAt));
     expect((await call('DELETE', `/v1/schedules/${schedule.scheduleId}`)).status).toBe(204);
     expect((await call('GET', `/v1/schedules/${schedule.scheduleId}`)).status).toBe(404);
+    expect(await pendingTick(schedule.scheduleId)).toBeUndefined();
   });
 });

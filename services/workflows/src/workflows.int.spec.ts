@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import {
   createTopicEnvelope,
+  emailMessagesTopic,
   emailRequestsTopic,
   userActionsTopic,
   workflowInstancesTopic,
@@ -462,6 +463,44 @@ describe('workflows service', () => {
       version: 2,
       status: 'completed',
     });
+  });
+
+  it("records what became of a workflow's email in the contact's history", async () => {
+    const { orgId, key } = await newOrg();
+    const hal = uniqueName('hal');
+    const envelope = createTopicEnvelope(emailMessagesTopic.name, {
+      id: randomUUID(),
+      time: new Date().toISOString(),
+      source: '/cmis/workflows-spec',
+      type: 'cmis.email.message-suppressed',
+      subject: hal,
+      orgId,
+      data: {
+        messageId: 'm-1',
+        idempotencyKey: 'workflow:i-1:remind:1',
+        origin: { kind: 'workflow', id: 'wf-x', version: 1, stepId: 'remind', instanceId: 'i-1' },
+        contactId: hal,
+        reason: 'unsubscribed',
+      },
+    });
+    const encoded = await proc.platform.codec.encode(emailMessagesTopic.name, envelope as EventEnvelope);
+    await proc.platform.bus.publish(emailMessagesTopic.name, [
+      { key: `${orgId}:${hal}`, value: encoded.value, headers: encoded.headers },
+    ]);
+    const history = await until(
+      () => call('GET', `/v1/contacts/${hal}/history`, key),
+      (r) => (r.body.decisions as Json[]).length > 0,
+    );
+    expect(history.body.decisions).toEqual([
+      expect.objectContaining({
+        workflowId: 'wf-x',
+        instanceId: 'i-1',
+        stepId: 'remind',
+        kind: 'email',
+        outcome: 'suppressed',
+        inputs: expect.objectContaining({ reason: 'unsubscribed' }),
+      }),
+    ]);
   });
 
   it('enrolls through the API, refusing unknown workflows with the reason', async () => {

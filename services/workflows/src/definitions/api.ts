@@ -181,13 +181,11 @@ export function workflowsRoutes(router: Router, deps: WorkflowsApiDeps): void {
         return { version: state.status === 'absent' ? 0 : state.latestVersion!, secret };
       });
       await index.invalidate(org(req));
-      res
-        .status(201)
-        .json({
-          workflowId,
-          version: result.version,
-          ...(result.secret ? { webhookSecret: result.secret } : {}),
-        });
+      res.status(201).json({
+        workflowId,
+        version: result.version,
+        ...(result.secret ? { webhookSecret: result.secret } : {}),
+      });
     }),
   );
 

@@ -18,8 +18,11 @@ const MAX_DURATION_MS = 366 * UNIT_MS.d;
 const Duration = z
   .string()
   .regex(DURATION_PATTERN, 'a duration like 90s, 15m, 1h, 2d or 1w')
-  .refine((d) => Math.abs(durationMs(d)) <= MAX_DURATION_MS, 'at most 366 days');
-const PositiveDuration = Duration.refine((d) => durationMs(d) > 0, 'longer than zero');
+  .refine((d) => !DURATION_PATTERN.test(d) || Math.abs(durationMs(d)) <= MAX_DURATION_MS, 'at most 366 days');
+const PositiveDuration = Duration.refine(
+  (d) => !DURATION_PATTERN.test(d) || durationMs(d) > 0,
+  'longer than zero',
+);
 
 const StepId = z
   .string()

@@ -3,6 +3,7 @@
 // to them) and the rules' enroll-in-workflow actions.
 import {
   contactsTopic,
+  emailMessagesTopic,
   ruleActionsTopic,
   userActionsTopic,
   type ActionRequested,
@@ -10,6 +11,7 @@ import {
   type ContactAliased,
   type ContactIdentified,
   type EventEnvelope,
+  type MessageFailed,
 } from '@cmis/contracts';
 import type { InvalidatingCache, ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
@@ -192,6 +194,35 @@ export async function startConsumers(deps: {
   });
 
   await rt.consume({
+    groupId: `${rt.name}.email-messages`,
+    topics: [emailMessagesTopic.name],
+    handle: async ({ envelope }, { trx, orgId }) => {
+      const outcome = MESSAGE_OUTCOMES[envelope.type];
+      const data = envelope.data as MessageFailed & { reason: string; detail?: string };
+      if (!outcome || data.origin.kind !== 'workflow' || !data.contactId) return;
+      await runner.record(
+        trx,
+        orgId,
+        data.contactId,
+        data.origin.id,
+        {
+          kind: 'email',
+          outcome,
+          ...(data.origin.stepId ? { stepId: data.origin.stepId } : {}),
+          inputs: {
+            messageId: data.messageId,
+            idempotencyKey: data.idempotencyKey,
+            ...(data.reason ? { reason: data.reason } : {}),
+            ...(data.detail ? { detail: data.detail } : {}),
+          },
+        },
+        new Date(envelope.time),
+        data.origin.instanceId,
+      );
+    },
+  });
+
+  await rt.consume({
     groupId: `${rt.name}.rule-actions`,
     topics: [ruleActionsTopic.name],
     handle: async ({ envelope }, { trx, orgId }) => {
@@ -213,6 +244,14 @@ export async function startConsumers(deps: {
     },
   });
 }
+
+/** What became of a workflow's email, for the contact's history ("why did they not get it?"). */
+const MESSAGE_OUTCOMES: Record<string, string> = {
+  'cmis.email.message-sent': 'sent',
+  'cmis.email.message-suppressed': 'suppressed',
+  'cmis.email.message-failed': 'failed',
+  'cmis.email.message-bounced': 'bounced',
+};
 
 async function upsertTraits(
   trx: Knex.Transaction,

@@ -73,6 +73,7 @@ export interface Runner {
     workflowId: string,
     decision: Decision,
     at: Date,
+    instanceId?: string,
   ): Promise<void>;
 }
 
@@ -326,8 +327,14 @@ export function createRunner(deps: {
   };
 
   const runner: Runner = {
-    async record(trx, orgId, contactId, workflowId, decision, at) {
-      await writeHistory(trx, orgId, { contactId, workflowId }, [decision], at);
+    async record(trx, orgId, contactId, workflowId, decision, at, instanceId) {
+      await writeHistory(
+        trx,
+        orgId,
+        { contactId, workflowId, ...(instanceId ? { instanceId } : {}) },
+        [decision],
+        at,
+      );
     },
 
     async enroll(trx, orgId, request) {

@@ -5,6 +5,7 @@ import {
   parseAllowlist,
   systemResolver,
   withOrg,
+  withSystem,
   type CreateService,
   type Resolver,
   type WebhookSenderOptions,
@@ -26,7 +27,11 @@ export interface WorkflowsServiceOptions {
   webhook?: Omit<WebhookSenderOptions, 'allowlist' | 'resolve' | 'now'>;
   /** Timer poller's idle pause (ms). */
   timerIntervalMs?: number;
+  /** Days recorded track calls are kept for waits' look-back and backtests (env WORKFLOWS_EVENT_RETENTION_DAYS, default 30). */
+  eventRetentionDays?: number;
 }
+
+const PRUNE_EVERY_MS = 60 * 60_000;
 
 export function createWorkflowsService(options: WorkflowsServiceOptions = {}): CreateService {
   return (rt) => {
@@ -81,6 +86,15 @@ export function createWorkflowsService(options: WorkflowsServiceOptions = {}): C
     });
     const sender = createWebhookSender({ ...options.webhook, allowlist, resolve, now });
     const webhooks = createWebhookWorker({ rt, sender, runner, now });
+    const retentionDays =
+      options.eventRetentionDays ?? Number(process.env.WORKFLOWS_EVENT_RETENTION_DAYS ?? 30);
+    let pruner: NodeJS.Timeout | undefined;
+    const prune = () =>
+      withSystem(rt.db.owner, (trx) =>
+        trx('contact_events')
+          .where('occurred_at', '<', new Date(now().getTime() - retentionDays * 86_400_000))
+          .delete(),
+      ).catch((err: unknown) => rt.logger.warn({ err }, 'pruning recorded track calls failed'));
     wake.timers = () => timers.wake();
     wake.webhooks = () => webhooks.wake();
     return {
@@ -93,8 +107,10 @@ export function createWorkflowsService(options: WorkflowsServiceOptions = {}): C
         await startConsumers({ rt, store, runner, index });
         timers.start();
         webhooks.start();
+        pruner = setInterval(() => void prune(), PRUNE_EVERY_MS).unref();
       },
       async stop() {
+        clearInterval(pruner);
         await timers.stop();
         await webhooks.stop();
         await sender.close();

@@ -2,7 +2,7 @@ import { createEmailService, emailDemo } from '@cmis/email';
 import type { CreateService } from '@cmis/platform';
 import { createService as createRules, rulesDemo } from '@cmis/rules';
 import { createService as createTriggers, triggersDemo } from '@cmis/triggers';
-import { createService as createWorkflows } from '@cmis/workflows';
+import { createService as createWorkflows, workflowsDemo } from '@cmis/workflows';
 
 export interface DemoContext {
   baseUrl: string;
@@ -31,7 +31,7 @@ export interface ServiceEntry {
 export const SERVICES: ServiceEntry[] = [
   { name: 'triggers', build: () => createTriggers, demo: triggersDemo },
   { name: 'rules', build: () => createRules, demo: rulesDemo },
-  { name: 'workflows', build: () => createWorkflows },
+  { name: 'workflows', build: () => createWorkflows, demo: workflowsDemo },
   {
     name: 'email',
     // The all-in-one runs the SMTP receiver (EMAIL_SMTP_RECEIVER_PORT, default 2525) and, unless

@@ -4,3 +4,4 @@ export { WorkflowInput, type WorkflowDefinition, type Step } from './definitions
 export { advance, evolve, emptyState, type InstanceState, type EngineInput } from './instances/engine';
 export { simulate } from './simulate/simulate';
 export { openApiDocument } from './openapi';
+export { workflowsDemo, ABANDONED_CART_WORKFLOW } from './demo';

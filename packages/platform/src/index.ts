@@ -13,3 +13,4 @@ export * from './tenancy';
 export * from './runtime';
 export * from './embedded';
 export * from './webhook';
+export * from './time';

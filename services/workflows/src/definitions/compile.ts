@@ -14,7 +14,7 @@ import {
 import { checkWebhookUrl, type Allowlist, type FieldError } from '@cmis/platform';
 import type { ZodIssue } from 'zod';
 import type { CompiledWorkflow, ConditionContext } from '../instances/engine';
-import { assertTimeZone } from '../instances/time-of-day';
+import { assertTimeZone } from '@cmis/platform';
 import { checkGraph, stepIndex, WorkflowInput, type WorkflowDefinition } from './workflow';
 
 export type CheckResult = { ok: true; definition: WorkflowDefinition } | { ok: false; errors: FieldError[] };

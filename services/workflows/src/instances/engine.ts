@@ -5,7 +5,7 @@
 // wait registrations) and every decision with its inputs (the contact's history). No I/O, no clock:
 // `at` comes with the input, so a simulation on a virtual clock runs the same code.
 import { durationMs, edgesOf, type Step, type WorkflowDefinition } from '../definitions/workflow';
-import { nextTimeOfDay } from './time-of-day';
+import { nextTimeOfDay } from '@cmis/platform';
 
 export type InstanceStatus =
   'running' | 'waiting' | 'completed' | 'converted' | 'exited' | 'failed' | 'cancelled';

@@ -8,7 +8,6 @@ import {
   type EngineInput,
   type InstanceState,
 } from './engine';
-import { nextTimeOfDay } from './time-of-day';
 
 // Conditions here are tiny predicates by ref; the real ones are @cmis/conditions (compile.ts).
 function compiled(
@@ -337,30 +336,5 @@ describe('workflow engine', () => {
       event: { id: 'e', name: 'x', at: T0, data: { properties: { past: '2020-01-01T00:00:00Z' } } },
     } as EngineInput;
     expect(advance(fresh(), ev, { workflow: wf }).state).toMatchObject({ status: 'failed' });
-  });
-});
-
-describe('nextTimeOfDay', () => {
-  it('is the same day when still ahead, else the next day', () => {
-    expect(nextTimeOfDay(new Date('2026-12-06T07:00:00Z'), '09:00', 'Europe/Berlin').toISOString()).toBe(
-      '2026-12-06T08:00:00.000Z',
-    );
-    expect(nextTimeOfDay(new Date('2026-12-06T08:00:01Z'), '09:00', 'Europe/Berlin').toISOString()).toBe(
-      '2026-12-07T08:00:00.000Z',
-    );
-  });
-
-  it('keeps the wall-clock time across daylight-saving changes', () => {
-    // Berlin: CET (+1) until 2026-03-29 02:00, then CEST (+2); back on 2026-10-25 03:00.
-    expect(nextTimeOfDay(new Date('2026-03-28T12:00:00Z'), '09:00', 'Europe/Berlin').toISOString()).toBe(
-      '2026-03-29T07:00:00.000Z',
-    );
-    expect(nextTimeOfDay(new Date('2026-10-24T12:00:00Z'), '09:00', 'Europe/Berlin').toISOString()).toBe(
-      '2026-10-25T08:00:00.000Z',
-    );
-    // 02:30 does not exist on 2026-03-29 in Berlin: the first instant after the gap.
-    expect(nextTimeOfDay(new Date('2026-03-28T12:00:00Z'), '02:30', 'Europe/Berlin').toISOString()).toBe(
-      '2026-03-29T01:30:00.000Z',
-    );
   });
 });

@@ -10,6 +10,7 @@ import {
 import { ruleActionsTopic, ruleEventsTopic } from './topics/rules';
 import { tenancyTopic } from './topics/tenancy';
 import { workflowActionsTopic, workflowInstancesTopic } from './topics/workflows';
+import { dripSubscriptionsTopic } from './topics/drip';
 import { contactsTopic, entityMetricsTopic, scheduleFiredTopic, userActionsTopic } from './topics/triggers';
 
 const TOPICS = [
@@ -26,6 +27,7 @@ const TOPICS = [
   emailCampaignsTopic,
   workflowInstancesTopic,
   workflowActionsTopic,
+  dripSubscriptionsTopic,
 ] as const;
 
 export type CatalogTopic = (typeof TOPICS)[number];

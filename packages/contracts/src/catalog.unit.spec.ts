@@ -30,6 +30,7 @@ describe('topic catalog', () => {
       'cmis.email.campaigns.v1',
       'cmis.workflows.instances.v1',
       'cmis.workflows.actions.v1',
+      'cmis.drip.subscriptions.v1',
     ]);
   });
 

@@ -14,6 +14,7 @@ const EXAMPLE_MESSAGE = {
   address: 'ada@example.com',
 };
 
+const SUB = { subscriptionId: 'sub-1', dripId: 'drip-1', contactId: 'contact-1' };
 const WF = { instanceId: 'wf-inst-1', workflowId: 'wf-1', workflowVersion: 2, contactId: 'contact-1' };
 
 /** One valid `data` per event type of the catalog, for specs. */
@@ -267,6 +268,33 @@ export const exampleData = {
       actionId: 'wf-inst-1:pause:1',
       action: { kind: 'pause_campaign', campaignId: 'cmp-1', platform: 'google_ads' },
     },
+  },
+  'cmis.drip.subscriptions.v1': {
+    'cmis.drip.subscriber-enrolled': {
+      ...SUB,
+      dripVersion: 1,
+      entry: 'identify',
+      causeId: 'evt-1',
+      enrollment: 1,
+    },
+    'cmis.drip.step-due': {
+      ...SUB,
+      stepId: 'day-2',
+      dripVersion: 1,
+      dueAt: '2026-12-08T21:00:00.000Z',
+      sendAt: '2026-12-09T08:00:00.000Z',
+    },
+    'cmis.drip.step-requested': {
+      ...SUB,
+      stepId: 'day-2',
+      dripVersion: 1,
+      templateId: 'welcome-2',
+      idempotencyKey: 'drip:sub-1:day-2',
+    },
+    'cmis.drip.step-skipped': { ...SUB, stepId: 'day-5', dripVersion: 2, reason: 'skip condition' },
+    'cmis.drip.subscriber-exited': { ...SUB, reason: 'exit event order_completed', causeId: 'evt-9' },
+    'cmis.drip.subscriber-completed': { ...SUB },
+    'cmis.drip.subscriber-converted': { ...SUB, goal: 'order_completed', causeId: 'evt-9' },
   },
 } satisfies { [N in TopicName]: { [T in EventTypeOf<N>]: EventDataOf<N, T> } };
 

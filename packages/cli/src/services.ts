@@ -1,3 +1,4 @@
+import { createService as createDrip } from '@cmis/drip';
 import { createEmailService, emailDemo } from '@cmis/email';
 import type { CreateService } from '@cmis/platform';
 import { createService as createRules, rulesDemo } from '@cmis/rules';
@@ -32,6 +33,7 @@ export const SERVICES: ServiceEntry[] = [
   { name: 'triggers', build: () => createTriggers, demo: triggersDemo },
   { name: 'rules', build: () => createRules, demo: rulesDemo },
   { name: 'workflows', build: () => createWorkflows, demo: workflowsDemo },
+  { name: 'drip', build: () => createDrip },
   {
     name: 'email',
     // The all-in-one runs the SMTP receiver (EMAIL_SMTP_RECEIVER_PORT, default 2525) and, unless

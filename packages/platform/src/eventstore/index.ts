@@ -12,4 +12,4 @@ export { DeciderSpecification } from './spec';
 export type { GivenStep, ThenStep, WhenStep } from './spec';
 export { AppendRequest, EventMetadata, ExpectedVersion, NewEvent } from './types';
 export type { AppendResult, Event, Message, StoredEvent, StreamRef } from './types';
-export { boundedId, stableId } from './stable-id';
+export { boundedId, stableHash32, stableId } from './stable-id';

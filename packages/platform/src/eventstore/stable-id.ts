@@ -17,3 +17,13 @@ const VARIANT_DIGITS = ['8', '9', 'a', 'b'];
 export function boundedId(text: string, max = 150): string {
   return text.length <= max ? text : createHash('sha256').update(text).digest('hex');
 }
+
+/** FNV-1a over the text, 32 bits: a spread that is the same in every process (sticky splits, jitter). */
+export function stableHash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}

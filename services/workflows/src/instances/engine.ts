@@ -5,7 +5,7 @@
 // wait registrations) and every decision with its inputs (the contact's history). No I/O, no clock:
 // `at` comes with the input, so a simulation on a virtual clock runs the same code.
 import { durationMs, edgesOf, type Step, type WorkflowDefinition } from '../definitions/workflow';
-import { nextTimeOfDay } from '@cmis/platform';
+import { nextTimeOfDay, stableHash32 } from '@cmis/platform';
 
 export type InstanceStatus =
   'running' | 'waiting' | 'completed' | 'converted' | 'exited' | 'failed' | 'cancelled';
@@ -207,14 +207,7 @@ export const effectIdOf = (instanceId: string, stepId: string, visit: number) =>
 
 /** 0 ≤ n < 10,000, the same for one workflow and contact forever (sticky splits). */
 export function stickyBucket(workflowId: string, contactId: string, salt = ''): number {
-  // FNV-1a, 32 bits: enough spread for percentages and stable across processes.
-  let h = 0x811c9dc5;
-  const text = `${workflowId}\u0000${contactId}\u0000${salt}`;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % 10_000;
+  return stableHash32(`${workflowId}\u0000${contactId}\u0000${salt}`) % 10_000;
 }
 
 export function emptyState(ref: {

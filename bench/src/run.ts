@@ -8,6 +8,7 @@ import { trackLatencyBench } from './track-latency';
 import { rulesEvalBench } from './rules-eval';
 import { rulesE2eBench } from './rules-e2e';
 import { emailSendBench } from './email-send';
+import { workflowE2eBench } from './workflow-e2e';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
 const benchmarks: Benchmark[] = [
@@ -21,6 +22,7 @@ const benchmarks: Benchmark[] = [
   rulesEvalBench,
   rulesE2eBench,
   emailSendBench,
+  workflowE2eBench,
 ];
 
 async function main(): Promise<void> {

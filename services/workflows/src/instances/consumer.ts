@@ -150,10 +150,11 @@ export async function startConsumers(deps: {
         );
 
       for (const workflow of active.byEntry.get(event.name) ?? []) {
-        const contact = (
-          await trx('contacts').where({ org_id: orgId, contact_id: contactId }).first('traits')
-        )?.traits as Record<string, unknown> | undefined;
         if (workflow.definition.entry.filter) {
+          // The contact's traits only for a filter to judge: a round trip per event otherwise.
+          const contact = (
+            await trx('contacts').where({ org_id: orgId, contact_id: contactId }).first('traits')
+          )?.traits as Record<string, unknown> | undefined;
           const verdict = workflow.test('entry', {
             event: eventView(event),
             ...(contact ? { contact } : {}),

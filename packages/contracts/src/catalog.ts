@@ -11,6 +11,7 @@ import { ruleActionsTopic, ruleEventsTopic } from './topics/rules';
 import { tenancyTopic } from './topics/tenancy';
 import { workflowActionsTopic, workflowInstancesTopic } from './topics/workflows';
 import { dripSubscriptionsTopic } from './topics/drip';
+import { analyticsDecisionsTopic, segmentEventsTopic } from './topics/analytics';
 import { contactsTopic, entityMetricsTopic, scheduleFiredTopic, userActionsTopic } from './topics/triggers';
 
 const TOPICS = [
@@ -28,6 +29,8 @@ const TOPICS = [
   workflowInstancesTopic,
   workflowActionsTopic,
   dripSubscriptionsTopic,
+  segmentEventsTopic,
+  analyticsDecisionsTopic,
 ] as const;
 
 export type CatalogTopic = (typeof TOPICS)[number];

@@ -31,6 +31,8 @@ describe('topic catalog', () => {
       'cmis.workflows.instances.v1',
       'cmis.workflows.actions.v1',
       'cmis.drip.subscriptions.v1',
+      'cmis.analytics.segments.v1',
+      'cmis.analytics.decisions.v1',
     ]);
   });
 

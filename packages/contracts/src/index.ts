@@ -58,6 +58,7 @@ export * from './topics/rules';
 export * from './topics/email';
 export * from './topics/workflows';
 export * from './topics/drip';
+export * from './topics/analytics';
 export { topicValueSchema, topicJsonSchema, jsonSchemaOf, type JsonSchema } from './json-schema';
 export { compiledSchemaCheck, type CompiledCheck } from './compiled-validator';
 export {

@@ -296,6 +296,51 @@ export const exampleData = {
     'cmis.drip.subscriber-completed': { ...SUB },
     'cmis.drip.subscriber-converted': { ...SUB, goal: 'order_completed', causeId: 'evt-9' },
   },
+  'cmis.analytics.segments.v1': {
+    'cmis.analytics.segment-entered': {
+      segmentId: 'seg-1',
+      segmentVersion: 1,
+      contactId: 'contact-1',
+      causeId: 'evt-1',
+    },
+    'cmis.analytics.segment-exited': {
+      segmentId: 'seg-1',
+      segmentVersion: 1,
+      contactId: 'contact-1',
+      reason: 'window closed',
+    },
+    'cmis.analytics.rfm-changed': {
+      contactId: 'contact-1',
+      recency: 5,
+      frequency: 5,
+      monetary: 4,
+      segment: 'champions',
+      previousSegment: 'loyal',
+    },
+  },
+  'cmis.analytics.decisions.v1': {
+    'cmis.analytics.experiment-decided': {
+      experimentId: 'ab-1',
+      kind: 'email',
+      winnerVariantId: 'b',
+      metric: 'human unique clicks',
+      test: 'two-proportion z',
+      pValue: 0.01,
+      confidence: 0.95,
+      variants: [
+        { variantId: 'a', exposed: 100, conversions: 5, rate: 0.05, low: 0.01, high: 0.09 },
+        { variantId: 'b', exposed: 100, conversions: 15, rate: 0.15, low: 0.08, high: 0.22 },
+      ],
+    },
+    'cmis.analytics.budget-recommended': {
+      recommendationId: 'rec-1',
+      fromCampaignId: 'cmp-1',
+      toCampaignId: 'cmp-2',
+      amount: 100,
+      reason: 'CPA 80 vs 20',
+      metrics: { fromCpa: 80, toCpa: 20 },
+    },
+  },
 } satisfies { [N in TopicName]: { [T in EventTypeOf<N>]: EventDataOf<N, T> } };
 
 export const EXAMPLE_ORG_ID = '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10';

@@ -1,0 +1,120 @@
+// The analytics service's contracts: segment membership changes, RFM segment moves, experiment
+// decisions and budget recommendations. Workflows and drip enter and exit on segment events; the
+// email service acts on experiment decisions; a rule can act on a recommendation.
+import { z } from 'zod';
+import { defineTopic } from '../topic';
+import { DAY_MS, JsonObject, NonEmpty } from './common';
+
+const segmentRef = {
+  segmentId: NonEmpty,
+  segmentVersion: z.number().int().positive(),
+  contactId: NonEmpty,
+};
+
+export const SegmentEntered = z
+  .object({
+    ...segmentRef,
+    causeId: NonEmpty.optional().describe('The event that moved the contact in, if one did'),
+  })
+  .describe('A contact entered a segment');
+export type SegmentEntered = z.infer<typeof SegmentEntered>;
+
+export const SegmentExited = z
+  .object({
+    ...segmentRef,
+    causeId: NonEmpty.optional(),
+    reason: NonEmpty.describe('An event, time passing (a window closed), or the definition changed'),
+  })
+  .describe('A contact left a segment');
+export type SegmentExited = z.infer<typeof SegmentExited>;
+
+export const RFM_SEGMENTS = [
+  'champions',
+  'loyal',
+  'potential_loyalist',
+  'new_customers',
+  'promising',
+  'need_attention',
+  'about_to_sleep',
+  'at_risk',
+  'cant_lose_them',
+  'hibernating',
+  'lost',
+] as const;
+
+export const RfmChanged = z
+  .object({
+    contactId: NonEmpty,
+    recency: z.number().int().min(1).max(5),
+    frequency: z.number().int().min(1).max(5),
+    monetary: z.number().int().min(1).max(5),
+    segment: z.enum(RFM_SEGMENTS),
+    previousSegment: z.enum(RFM_SEGMENTS).optional(),
+  })
+  .describe("A contact's RFM segment changed");
+export type RfmChanged = z.infer<typeof RfmChanged>;
+
+export const segmentEventsTopic = defineTopic({
+  name: 'cmis.analytics.segments.v1',
+  service: 'analytics',
+  description: 'Segment membership as it changes (entered, exited) and RFM segment moves.',
+  keyDescription: 'subject is the contact',
+  retentionMs: 90 * DAY_MS,
+  schemaVersion: 1,
+  events: {
+    'cmis.analytics.segment-entered': SegmentEntered,
+    'cmis.analytics.segment-exited': SegmentExited,
+    'cmis.analytics.rfm-changed': RfmChanged,
+  },
+});
+
+const VariantResult = z.object({
+  variantId: NonEmpty,
+  exposed: z.number().int().nonnegative(),
+  conversions: z.number().int().nonnegative(),
+  rate: z.number().min(0).max(1),
+  low: z.number().describe('Lower bound of the rate’s confidence interval'),
+  high: z.number().describe('Upper bound'),
+});
+
+export const ExperimentDecided = z
+  .object({
+    experimentId: NonEmpty.describe(
+      'An email A/B test id, a workflow random split, a drip variant test, a rule holdout',
+    ),
+    kind: z.enum(['email', 'workflow_split', 'drip', 'rule_holdout']),
+    winnerVariantId: NonEmpty.optional().describe('Absent: no winner, the configured fallback applies'),
+    metric: NonEmpty.describe('e.g. human unique clicks, conversions, revenue per contact'),
+    test: NonEmpty.describe('two-proportion z, chi-squared, Welch t, mSPRT'),
+    pValue: z.number().min(0).max(1),
+    confidence: z.number().min(0).max(1),
+    variants: z.array(VariantResult).min(2),
+  })
+  .describe('An experiment was decided, with its statistics');
+export type ExperimentDecided = z.infer<typeof ExperimentDecided>;
+
+export const BudgetRecommended = z
+  .object({
+    recommendationId: NonEmpty,
+    platform: NonEmpty.optional(),
+    fromCampaignId: NonEmpty,
+    toCampaignId: NonEmpty,
+    amount: z.number().positive(),
+    reason: NonEmpty,
+    metrics: JsonObject.describe('The CPAs and spends it was computed from'),
+  })
+  .describe('Move budget from a high-CPA campaign to a low-CPA one, within bounds');
+export type BudgetRecommended = z.infer<typeof BudgetRecommended>;
+
+export const analyticsDecisionsTopic = defineTopic({
+  name: 'cmis.analytics.decisions.v1',
+  service: 'analytics',
+  description: 'Decisions others act on: experiment winners and budget recommendations.',
+  keyDescription: 'subject is the experiment or the org (recommendations)',
+  retentionMs: 90 * DAY_MS,
+  schemaVersion: 1,
+  events: {
+    'cmis.analytics.experiment-decided': ExperimentDecided,
+    'cmis.analytics.budget-recommended': BudgetRecommended,
+  },
+});

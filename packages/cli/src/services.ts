@@ -1,3 +1,4 @@
+import { createService as createAnalytics } from '@cmis/analytics';
 import { createService as createDrip } from '@cmis/drip';
 import { createEmailService, emailDemo } from '@cmis/email';
 import type { CreateService } from '@cmis/platform';
@@ -49,4 +50,5 @@ export const SERVICES: ServiceEntry[] = [
       }),
     demo: emailDemo,
   },
+  { name: 'analytics', build: () => createAnalytics },
 ];

@@ -1,0 +1,2 @@
+export { createService, createAnalyticsService, type AnalyticsServiceOptions } from './service';
+export { openApiDocument } from './openapi';

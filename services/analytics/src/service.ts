@@ -1,0 +1,30 @@
+// Wires the analytics slices into the runtime (also used by the all-in-one process).
+import type { CreateService } from '@cmis/platform';
+import { openApiDocument } from './openapi';
+import type { SliceContext } from './slice';
+import { SLICES } from './slices';
+
+export interface AnalyticsServiceOptions {
+  now?: () => Date;
+}
+
+export function createAnalyticsService(options: AnalyticsServiceOptions = {}): CreateService {
+  return (rt) => {
+    const ctx: SliceContext = { rt, now: options.now ?? (() => new Date()) };
+    return {
+      migrations: SLICES.flatMap((s) => s.migrations),
+      routes(router) {
+        router.get('/openapi.json', (_req, res) => res.json(openApiDocument()));
+        for (const slice of SLICES) slice.routes?.(router, ctx);
+      },
+      async start() {
+        for (const slice of SLICES) await slice.start?.(ctx);
+      },
+      async stop() {
+        for (const slice of [...SLICES].reverse()) await slice.stop?.();
+      },
+    };
+  };
+}
+
+export const createService: CreateService = createAnalyticsService();

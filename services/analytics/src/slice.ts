@@ -1,0 +1,18 @@
+// The analytics service is a set of slices, each with its own tables (prefixed by the slice),
+// consumer groups and routes; service.ts runs the ones listed in slices.ts.
+import type { Migration, ServiceRuntime } from '@cmis/platform';
+import type { Router } from 'express';
+
+export interface SliceContext {
+  rt: ServiceRuntime;
+  /** The service's clock (windows, aging, attribution); tests inject one. */
+  now: () => Date;
+}
+
+export interface AnalyticsSlice {
+  name: string;
+  migrations: Migration[];
+  routes?(router: Router, ctx: SliceContext): void;
+  start?(ctx: SliceContext): Promise<void>;
+  stop?(): Promise<void>;
+}

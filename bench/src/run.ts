@@ -8,6 +8,7 @@ import { trackLatencyBench } from './track-latency';
 import { rulesEvalBench } from './rules-eval';
 import { rulesE2eBench } from './rules-e2e';
 import { emailSendBench } from './email-send';
+import { workflowTimersBench } from './workflow-timers';
 import { workflowE2eBench } from './workflow-e2e';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
@@ -23,6 +24,7 @@ const benchmarks: Benchmark[] = [
   rulesE2eBench,
   emailSendBench,
   workflowE2eBench,
+  workflowTimersBench,
 ];
 
 async function main(): Promise<void> {

@@ -123,7 +123,8 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   const concurrency = positive('concurrency', options.concurrency ?? 1);
   const gaugeIntervalMs = positive('gaugeIntervalMs', options.gaugeIntervalMs ?? 10_000);
   const retryDelayMs = options.retryDelayMs ?? defaultTimerRetryDelay;
-  const orgsPerRound = Math.max(1, Math.ceil(batchSize / perOrgBatch));
+  // Orgs are walked this many at a time: as many as a round needs when each fills perOrgBatch.
+  const walkChunk = Math.max(1, Math.ceil(batchSize / perOrgBatch));
   const metrics: TimerMetrics | undefined = options.metrics ? timerMetricsOf(options.metrics) : undefined;
   // Replicas start their walks at different orgs, so they do not all crowd the same ones first.
   let cursor: string | undefined = randomUUID();
@@ -161,15 +162,6 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
       [...boundValues, at, ...(upTo ? [upTo] : []), at, limit],
     );
     return rows.map((row) => row.org_id);
-  };
-
-  /** This round's orgs: from the cursor to the end, then from the start up to the cursor. */
-  const dueOrgs = async (at: Date): Promise<string[]> => {
-    const orgs = await walkOrgs(at, orgsPerRound, cursor);
-    if (orgs.length < orgsPerRound && cursor) {
-      orgs.push(...(await walkOrgs(at, orgsPerRound - orgs.length, undefined, cursor)));
-    }
-    return orgs;
   };
 
   /** The org's earliest due timers, locked and deleted (the firing transaction's first statement). */
@@ -308,28 +300,56 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
     }
   };
 
-  const runOnce = async (): Promise<number> => {
-    const at = now();
-    const orgs = await dueOrgs(at);
-    if (orgs.length === 0) return 0;
-    cursor = orgs[orgs.length - 1];
+  /** Fires the orgs in order, `concurrency` at a time, until the round's budget is spent. */
+  const fireOrgs = async (orgs: string[], at: Date, budget: number) => {
     let fired = 0;
-    let firstError: unknown;
     let next = 0;
+    let error: unknown;
     const worker = async () => {
-      while (next < orgs.length) {
+      while (next < orgs.length && fired < budget) {
         const orgId = orgs[next++]!;
         try {
           const n = await fireOrg(orgId, at);
           fired += n; // not `fired += await …`: that reads `fired` before another worker adds to it
-        } catch (error) {
-          firstError ??= error;
+        } catch (failure) {
+          error ??= failure;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, orgs.length) }, worker));
+    return { fired, last: orgs[next - 1], error };
+  };
+
+  /**
+   * A round: the orgs with due timers in org id order, from the one after the previous round's
+   * last to the end and on from the start, walked a chunk at a time, until batchSize timers
+   * fired or every org had its turn. An org with few due timers costs the round few, so when
+   * many orgs each have a few, one round reaches them all.
+   */
+  const runOnce = async (): Promise<number> => {
+    const at = now();
+    const start = cursor;
+    let after = start;
+    let wrapped = false;
+    let fired = 0;
+    let error: unknown;
+    while (fired < batchSize) {
+      const orgs = await walkOrgs(at, walkChunk, after, wrapped ? start : undefined);
+      if (orgs.length > 0) {
+        const round = await fireOrgs(orgs, at, batchSize - fired);
+        fired += round.fired;
+        error ??= round.error;
+        cursor = after = round.last;
+      }
+      if (orgs.length < walkChunk) {
+        // The end of the orgs: go on from the start, up to where the round began.
+        if (wrapped || start === undefined) break;
+        wrapped = true;
+        after = undefined;
+      }
+    }
     if (fired > 0) options.onFired?.();
-    if (firstError !== undefined) throw firstError;
+    if (error !== undefined) throw error;
     return fired;
   };
 

@@ -293,6 +293,23 @@ describe('durable timers (real Postgres)', () => {
     expect(await timers.backlog()).toMatchObject({ due: 4_950, oldestDueAgeSeconds: expect.any(Number) });
   });
 
+  it('reaches every org with a few due timers in one round, and stops a round at batchSize', async () => {
+    const db = await freshSchema();
+    const clock = virtualClock(at(10_000));
+    const fewEach = Array.from({ length: 30 }, () => throwawayOrg().orgId);
+    for (const orgId of fewEach) await insertMany(db, orgId, 2, at(0));
+    const timers = poller(db, clock, { perOrgBatch: 10, batchSize: 100 });
+    expect(await timers.runOnce()).toBe(60);
+
+    const manyEach = Array.from({ length: 10 }, () => throwawayOrg().orgId);
+    for (const orgId of manyEach) await insertMany(db, orgId, 10, at(0));
+    const smallRounds = poller(db, clock, { perOrgBatch: 10, batchSize: 50 });
+    const rounds: number[] = [];
+    for (let n = await smallRounds.runOnce(); n > 0; n = await smallRounds.runOnce()) rounds.push(n);
+    // 50 a round (five orgs' 10 each); the next round goes on with the orgs after them.
+    expect(rounds).toEqual([50, 50]);
+  });
+
   it('cancels a pending timer; cancelling again, or one that fired, says false', async () => {
     const db = await freshSchema();
     const clock = virtualClock(at(100));

@@ -6,6 +6,7 @@ import {
   wireFrame,
   type DecodeErrorReason,
 } from './codec';
+import { eventTopicByName } from './catalog';
 import { allExampleEnvelopes, exampleEnvelope } from './spec-support/examples';
 
 const topic = 'cmis.triggers.user-actions.v1';
@@ -27,7 +28,7 @@ describe('JSON codec', () => {
     const encoded = await codec.encode(example.topic, example.envelope);
     expect(encoded.headers).toEqual({
       'content-type': 'application/cloudevents+json',
-      'cmis-schema-version': '1',
+      'cmis-schema-version': String(eventTopicByName(example.topic)!.schemaVersion),
     });
     expect(JSON.parse(encoded.value.toString('utf8'))).toEqual(example.envelope);
     await expect(

@@ -13,6 +13,10 @@ export const RuleFired = z
     subject: NonEmpty.describe('Contact or entity the rule fired for'),
     dryRun: z.boolean().describe('A dry run records the firing and requests no actions'),
     matchedConditions: z.array(NonEmpty).describe('Ids of the conditions that matched'),
+    heldOut: z
+      .boolean()
+      .optional()
+      .describe("In the rule's holdout: the firing is recorded, no actions are requested"),
   })
   .describe("A rule's conditions matched an event");
 export type RuleFired = z.infer<typeof RuleFired>;
@@ -122,7 +126,7 @@ export const ruleEventsTopic = defineTopic({
   description: 'What automation rules did: firings and the outcome of their actions.',
   keyDescription: 'subject is the contact or entity the rule fired for',
   retentionMs: 90 * DAY_MS,
-  schemaVersion: 1,
+  schemaVersion: 2,
   events: {
     'cmis.rules.rule-fired': RuleFired,
     'cmis.rules.action-succeeded': ActionSucceeded,

@@ -1,4 +1,7 @@
 // Every slice of the analytics service, in start order.
+import { projectionsSlice } from './projections';
+import { rfmSlice } from './rfm';
+import { segmentsSlice } from './segments';
 import type { AnalyticsSlice } from './slice';
 
-export const SLICES: AnalyticsSlice[] = [];
+export const SLICES: AnalyticsSlice[] = [projectionsSlice, rfmSlice, segmentsSlice];

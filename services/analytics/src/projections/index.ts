@@ -1,0 +1,42 @@
+// The projections slice: every result topic projected into m_* tables by org, and the measures
+// read from them (email, rule effectiveness, funnels, ROI with attribution, trends).
+import type { ServiceRuntime } from '@cmis/platform';
+import type { AnalyticsSlice, SliceContext } from '../slice';
+import { projectionRoutes } from './api';
+import { applyProjection, PROJECTIONS } from './consumer';
+import { projectionMigrations } from './migrations';
+import { createRebuilder, type Rebuilder } from './rebuild';
+
+// The slice is one object for every runtime the process builds (tests build several): each
+// runtime gets its own rebuilder.
+const rebuilders = new Map<ServiceRuntime, Rebuilder>();
+const rebuilderOf = (ctx: SliceContext) => {
+  const found = rebuilders.get(ctx.rt) ?? createRebuilder(ctx.rt, ctx.now);
+  rebuilders.set(ctx.rt, found);
+  return found;
+};
+
+export const projectionsSlice: AnalyticsSlice = {
+  name: 'projections',
+  migrations: projectionMigrations,
+  routes(router, ctx) {
+    projectionRoutes(router, ctx, rebuilderOf(ctx));
+  },
+  async start(ctx) {
+    rebuilderOf(ctx);
+    for (const p of PROJECTIONS) {
+      await ctx.rt.consume({
+        groupId: `${ctx.rt.name}.projections.${p.name}`,
+        topics: p.topics,
+        apply: applyProjection(p),
+      });
+    }
+  },
+  async stop() {
+    const all = [...rebuilders.values()];
+    rebuilders.clear();
+    await Promise.all(all.map((r) => r.stop()));
+  },
+};
+
+export { projectionMigrations } from './migrations';

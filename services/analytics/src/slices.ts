@@ -1,5 +1,4 @@
 // Every slice of the analytics service, in start order.
-import { dashboardSlice } from './dashboard';
 import { projectionsSlice } from './projections';
 import { rfmSlice } from './rfm';
 import { segmentsSlice } from './segments';
@@ -11,7 +10,6 @@ export const SLICES: AnalyticsSlice[] = [
   projectionsSlice,
   rfmSlice,
   segmentsSlice,
-  dashboardSlice,
   experimentsSlice,
   recommendationsSlice,
 ];

@@ -32,4 +32,18 @@ export const timerMigrations: Migration[] = [
       await knex.schema.dropTable('timers');
     },
   },
+  {
+    // A round leases its timers (one statement for many orgs), then fires each org's in the org's
+    // own transaction; the token proves a firing still holds the lease it was given.
+    name: 'platform_timers_0002_leases',
+    async up(knex) {
+      await knex.raw('alter table timers add column lease_token uuid, add column leased_until timestamptz');
+      // Room on each page for the leased version of its rows (a HOT update, no index entries).
+      await knex.raw('alter table timers set (fillfactor = 80)');
+    },
+    async down(knex) {
+      await knex.raw('alter table timers reset (fillfactor)');
+      await knex.raw('alter table timers drop column lease_token, drop column leased_until');
+    },
+  },
 ];

@@ -5,16 +5,19 @@ import { withOrg, type Database } from '../db';
 import type { Metrics } from '../http';
 import type { Logger } from '../logging';
 import { timerMetricsOf, type TimerMetrics } from './metrics';
+import {
+  deleteLeased,
+  leaseTimers,
+  lockLeased,
+  measureBacklog,
+  nextDueAt,
+  recordFailure,
+  walkOrgs,
+  type DueTimer,
+  type TimerBacklog,
+} from './table';
 
-export interface DueTimer {
-  orgId: string;
-  timerId: string;
-  kind: string;
-  dueAt: Date;
-  payload: Record<string, unknown>;
-  /** Failed attempts before this one. */
-  attempts: number;
-}
+export type { DueTimer, TimerBacklog } from './table';
 
 /**
  * Fires one timer inside the transaction that deletes it (withOrg, row-level security on): what
@@ -49,14 +52,11 @@ export interface TimerPollerOptions {
   concurrency?: number;
   /** How often start() measures backlog, oldest due age and parked count (with metrics). */
   gaugeIntervalMs?: number;
-}
-
-export interface TimerBacklog {
-  /** Timers due (not parked) and not yet fired. */
-  due: number;
-  /** Age of the oldest due timer; 0 when none is due. */
-  oldestDueAgeSeconds: number;
-  parked: number;
+  /**
+   * How long a round's lease keeps other replicas off its timers. Only a replica that died
+   * between leasing and firing makes anyone wait for it; a firing takes far less.
+   */
+  leaseMs?: number;
 }
 
 export interface TimerPoller {
@@ -69,14 +69,6 @@ export interface TimerPoller {
   /** Measures what the gauges show (and sets them, with metrics). */
   backlog(): Promise<TimerBacklog>;
 }
-
-type TimerRow = {
-  timer_id: string;
-  kind: string;
-  due_at: Date;
-  payload: Record<string, unknown>;
-  attempts: number;
-};
 
 type Outcome = 'fired' | 'failed' | 'parked' | 'gone';
 
@@ -102,16 +94,18 @@ export function defaultTimerRetryDelay(attempts: number): number {
 
 /**
  * The durable timer poller. A round walks the orgs that have due timers, starting after the org
- * where its previous round stopped, and takes at most perOrgBatch of each org's earliest: one
- * org's million due timers wait their turn behind every other org's first ones. Each org's share
- * is taken (FOR UPDATE SKIP LOCKED, so replicas never take the same timer), deleted and fired in
- * one transaction with the org set; the handlers append their events in it. When a handler
- * throws, that transaction rolls back and its timers are fired one at a time instead, each with a
- * savepoint, so only the failing one is retried later: attempts counted, due_at pushed back,
- * parked after maxAttempts.
+ * where its previous round stopped, and leases at most perOrgBatch of each org's earliest (FOR
+ * UPDATE SKIP LOCKED, one statement for a chunk of orgs): one org's million due timers wait
+ * their turn behind every other org's first ones, and replicas never lease the same timer. Each
+ * org's leased timers are then deleted (still under this lease) and fired in one transaction
+ * with the org set; the handlers append their events in it. When a handler throws, that
+ * transaction rolls back and its timers are fired one at a time instead, each with a savepoint,
+ * so only the failing one is retried later: attempts counted, due_at pushed back, parked after
+ * maxAttempts.
  *
  * The timer row is deleted before its handler runs, so a handler may schedule the same timerId
- * again (a schedule's next tick) and that new timer survives the firing.
+ * again (a schedule's next tick) and that new timer survives the firing. Scheduling or
+ * cancelling a leased timer takes it from the lease: the firing skips it.
  */
 export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   const { db, logger, service, handlers } = options;
@@ -122,6 +116,7 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   const maxAttempts = positive('maxAttempts', options.maxAttempts ?? 10);
   const concurrency = positive('concurrency', options.concurrency ?? 1);
   const gaugeIntervalMs = positive('gaugeIntervalMs', options.gaugeIntervalMs ?? 10_000);
+  const leaseMs = positive('leaseMs', options.leaseMs ?? 60_000);
   const retryDelayMs = options.retryDelayMs ?? defaultTimerRetryDelay;
   // Orgs are walked this many at a time: as many as a round needs when each fills perOrgBatch.
   const walkChunk = Math.max(1, Math.ceil(batchSize / perOrgBatch));
@@ -133,61 +128,19 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   let gauges: NodeJS.Timeout | undefined;
   const wakeup = new Wakeup();
 
-  /**
-   * Up to `limit` orgs with due timers, in org id order after `after` (exclusive) and up to
-   * `upTo` (inclusive). A skip scan: one index probe per org with pending timers, never a pass
-   * over the due timers themselves; nothing at all (one probe) when nothing is due.
-   */
-  const walkOrgs = async (at: Date, limit: number, after?: string, upTo?: string): Promise<string[]> => {
-    const bounds = (alias: string) =>
-      `${after ? ` and ${alias}.org_id > ?::uuid` : ''}${upTo ? ` and ${alias}.org_id <= ?::uuid` : ''}`;
-    const boundValues = [...(after ? [after] : []), ...(upTo ? [upTo] : [])];
-    const { rows } = await db.owner.raw<{ rows: Array<{ org_id: string }> }>(
-      `with recursive orgs(org_id) as (
-         (select t.org_id from timers t
-           where t.parked_at is null${bounds('t')}
-             and exists (select 1 from timers any_due where any_due.parked_at is null and any_due.due_at <= ?)
-           order by t.org_id limit 1)
-         union all
-         select (select t.org_id from timers t
-                  where t.parked_at is null and t.org_id > orgs.org_id${upTo ? ' and t.org_id <= ?::uuid' : ''}
-                  order by t.org_id limit 1)
-           from orgs where orgs.org_id is not null
-       )
-       select orgs.org_id from orgs
-        where orgs.org_id is not null
-          and exists (select 1 from timers d
-                       where d.org_id = orgs.org_id and d.parked_at is null and d.due_at <= ?)
-        limit ?`,
-      [...boundValues, at, ...(upTo ? [upTo] : []), at, limit],
-    );
-    return rows.map((row) => row.org_id);
-  };
-
-  /** The org's earliest due timers, locked and deleted (the firing transaction's first statement). */
-  const takeDue = async (trx: Knex.Transaction, orgId: string, at: Date): Promise<DueTimer[]> => {
-    const { rows } = await trx.raw<{ rows: TimerRow[] }>(
-      `delete from timers t
-        using (select d.timer_id from timers d
-                where d.org_id = ?::uuid and d.parked_at is null and d.due_at <= ?
-                order by d.due_at
-                limit ?
-                for update skip locked) due
-        where t.org_id = ?::uuid and t.timer_id = due.timer_id
-       returning t.timer_id, t.kind, t.due_at, t.payload, t.attempts`,
-      [orgId, at, perOrgBatch, orgId],
-    );
-    return rows
-      .map((row) => dueTimer(orgId, row))
-      .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.timerId < b.timerId ? -1 : 1));
-  };
-
-  /** One org's share of a round in one transaction; one at a time instead if a handler throws. */
-  const fireOrg = async (orgId: string, at: Date): Promise<number> => {
+  /** One org's leased timers in one transaction; one at a time instead if a handler throws. */
+  const fireOrg = async (orgId: string, leased: DueTimer[], token: string): Promise<number> => {
     let taken: DueTimer[] = [];
     try {
       await withOrg(db.app, orgId, async (trx) => {
-        taken = await takeDue(trx, orgId, at);
+        const still = await deleteLeased(
+          trx,
+          orgId,
+          leased.map((t) => t.timerId),
+          token,
+        );
+        // A timer rescheduled or cancelled since the lease is not this firing's any more.
+        taken = leased.filter((t) => still.has(t.timerId));
         for (const timer of taken) {
           const handler = handlers[timer.kind];
           if (!handler) throw new BatchFailed(timer, noHandler(timer.kind));
@@ -204,7 +157,7 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
       let fired = 0;
       for (const timer of taken) {
         const known = timer === error.timer ? { failure: error.failure } : undefined;
-        if ((await fireAlone(timer, at, known)) === 'fired') fired += 1;
+        if ((await fireAlone(timer, token, known)) === 'fired') fired += 1;
       }
       return fired;
     }
@@ -213,30 +166,27 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   };
 
   /**
-   * One timer in its own transaction: handler under a savepoint, its failure recorded beside it.
-   * With `known`, the handler already failed in its batch: only the failure is recorded.
+   * One leased timer in its own transaction: handler under a savepoint, its failure recorded
+   * beside it. With `known`, the handler already failed in its batch: only the failure is recorded.
    */
-  const fireAlone = async (taken: DueTimer, at: Date, known?: { failure: unknown }): Promise<Outcome> => {
-    const { orgId, timerId } = taken;
+  const fireAlone = async (
+    leased: DueTimer,
+    token: string,
+    known?: { failure: unknown },
+  ): Promise<Outcome> => {
     let timer: DueTimer | undefined;
     let failure: unknown;
-    const outcome = await withOrg(db.app, orgId, async (trx): Promise<Outcome> => {
-      const { rows } = await trx.raw<{ rows: TimerRow[] }>(
-        `select timer_id, kind, due_at, payload, attempts from timers
-          where org_id = ?::uuid and timer_id = ? and parked_at is null and due_at <= ?
-          for update skip locked`,
-        [orgId, timerId, at],
-      );
-      if (!rows[0]) return 'gone'; // another replica fired it meanwhile, or it was rescheduled
-      timer = dueTimer(orgId, rows[0]);
+    const outcome = await withOrg(db.app, leased.orgId, async (trx): Promise<Outcome> => {
+      timer = await lockLeased(trx, leased.orgId, leased.timerId, token);
+      if (!timer) return 'gone'; // rescheduled, cancelled or its lease taken over meanwhile
       const current = timer;
       if (known) {
         failure = known.failure;
-        return recordFailure(trx, current, known.failure);
+        return failed(trx, current, known.failure);
       }
       try {
         await trx.transaction(async (savepoint) => {
-          await savepoint.raw('delete from timers where org_id = ?::uuid and timer_id = ?', [orgId, timerId]);
+          await deleteLeased(savepoint, current.orgId, [current.timerId], token);
           const handler = handlers[current.kind];
           if (!handler) throw noHandler(current.kind);
           await handler(savepoint, current);
@@ -244,47 +194,38 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
         return 'fired';
       } catch (error) {
         failure = error;
-        return recordFailure(trx, current, error);
+        return failed(trx, current, error);
       }
     });
     if (!timer) return outcome;
     if (outcome === 'fired') firedNow([timer]);
     else {
-      const fields = {
-        service,
-        orgId,
-        timerId,
-        kind: timer.kind,
-        attempts: timer.attempts + 1,
-        err: failure,
-      };
+      const fields = { service, orgId: timer.orgId, timerId: timer.timerId, kind: timer.kind };
+      const attempts = timer.attempts + 1;
       metrics?.failed.inc({ service, kind: timer.kind });
       if (outcome === 'parked') {
         metrics?.parked.inc({ service, kind: timer.kind });
-        logger.error(fields, `timer parked after ${maxAttempts} failed attempts; it stays until rescheduled`);
+        logger.error(
+          { ...fields, attempts, err: failure },
+          `timer parked after ${maxAttempts} failed attempts; it stays until rescheduled`,
+        );
       } else {
-        logger.warn(fields, 'timer handler failed; retrying later');
+        logger.warn({ ...fields, attempts, err: failure }, 'timer handler failed; retrying later');
       }
     }
     return outcome;
   };
 
-  const recordFailure = async (trx: Knex.Transaction, timer: DueTimer, error: unknown): Promise<Outcome> => {
+  const failed = async (trx: Knex.Transaction, timer: DueTimer, error: unknown): Promise<Outcome> => {
     const attempts = timer.attempts + 1;
     const parked = attempts >= maxAttempts;
     const failedAt = now();
-    await trx.raw(
-      `update timers set attempts = ?, last_error = ?, due_at = ?, parked_at = ?
-        where org_id = ?::uuid and timer_id = ?`,
-      [
-        attempts,
-        errorText(error),
-        parked ? timer.dueAt : new Date(failedAt.getTime() + retryDelayMs(attempts)),
-        parked ? failedAt : null,
-        timer.orgId,
-        timer.timerId,
-      ],
-    );
+    await recordFailure(trx, timer, {
+      attempts,
+      reason: errorText(error),
+      retryAt: parked ? null : new Date(failedAt.getTime() + retryDelayMs(attempts)),
+      parkedAt: parked ? failedAt : null,
+    });
     return parked ? 'parked' : 'failed';
   };
 
@@ -300,24 +241,43 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
     }
   };
 
-  /** Fires the orgs in order, `concurrency` at a time, until the round's budget is spent. */
+  /**
+   * Leases the chunk's timers (at most perOrgBatch of each org, `budget` in all), then fires each
+   * org's in its own transaction, `concurrency` orgs at a time.
+   */
   const fireOrgs = async (orgs: string[], at: Date, budget: number) => {
+    const token = randomUUID();
+    const leased = await leaseTimers(db, orgs, at, {
+      perOrg: perOrgBatch,
+      limit: budget,
+      token,
+      until: new Date(at.getTime() + leaseMs),
+    });
+    const byOrg = new Map<string, DueTimer[]>();
+    for (const timer of leased) {
+      let list = byOrg.get(timer.orgId);
+      if (!list) byOrg.set(timer.orgId, (list = []));
+      list.push(timer);
+    }
+    const queue = orgs.filter((orgId) => byOrg.has(orgId));
     let fired = 0;
     let next = 0;
     let error: unknown;
     const worker = async () => {
-      while (next < orgs.length && fired < budget) {
-        const orgId = orgs[next++]!;
+      while (next < queue.length) {
+        const orgId = queue[next++]!;
         try {
-          const n = await fireOrg(orgId, at);
+          const n = await fireOrg(orgId, byOrg.get(orgId)!, token);
           fired += n; // not `fired += await …`: that reads `fired` before another worker adds to it
         } catch (failure) {
-          error ??= failure;
+          error ??= failure; // its timers stay leased until the lease runs out, then go again
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, orgs.length) }, worker));
-    return { fired, last: orgs[next - 1], error };
+    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+    // Where the next round goes on: after the last org served (the budget may end mid-chunk).
+    const served = leased.length >= budget ? queue[queue.length - 1] : orgs[orgs.length - 1];
+    return { fired, leased: leased.length, served, error };
   };
 
   /**
@@ -333,13 +293,15 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
     let wrapped = false;
     let fired = 0;
     let error: unknown;
-    while (fired < batchSize) {
-      const orgs = await walkOrgs(at, walkChunk, after, wrapped ? start : undefined);
+    let leased = 0;
+    while (leased < batchSize) {
+      const orgs = await walkOrgs(db, at, walkChunk, after, wrapped ? start : undefined);
       if (orgs.length > 0) {
-        const round = await fireOrgs(orgs, at, batchSize - fired);
+        const round = await fireOrgs(orgs, at, batchSize - leased);
+        leased += round.leased;
         fired += round.fired;
         error ??= round.error;
-        cursor = after = round.last;
+        cursor = after = round.served ?? orgs[orgs.length - 1];
       }
       if (orgs.length < walkChunk) {
         // The end of the orgs: go on from the start, up to where the round began.
@@ -355,31 +317,13 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
 
   /** How long an idle poller sleeps: until the next timer is due, at most intervalMs. */
   const idleWaitMs = async (): Promise<number> => {
-    const { rows } = await db.owner.raw<{ rows: Array<{ next: Date | null }> }>(
-      'select min(due_at) as next from timers where parked_at is null',
-    );
-    const next = rows[0]?.next;
+    const next = await nextDueAt(db);
     if (!next) return intervalMs;
     return Math.min(intervalMs, Math.max(MIN_IDLE_WAIT_MS, next.getTime() - now().getTime()));
   };
 
   const backlog = async (): Promise<TimerBacklog> => {
-    const at = now();
-    const { rows } = await db.owner.raw<{
-      rows: Array<{ due: string; oldest: Date | null; parked: string }>;
-    }>(
-      `select (select count(*) from timers where parked_at is null and due_at <= ?) as due,
-              (select min(due_at) from timers where parked_at is null) as oldest,
-              (select count(*) from timers where parked_at is not null) as parked`,
-      [at],
-    );
-    const row = rows[0];
-    const oldest = row?.oldest ? at.getTime() - row.oldest.getTime() : 0;
-    const measured = {
-      due: Number(row?.due ?? 0),
-      oldestDueAgeSeconds: Math.max(0, oldest) / 1000,
-      parked: Number(row?.parked ?? 0),
-    };
+    const measured = await measureBacklog(db, now());
     metrics?.backlog.set(measured.due);
     metrics?.oldestDueAge.set({ service }, measured.oldestDueAgeSeconds);
     metrics?.parkedNow.set({ service }, measured.parked);
@@ -423,17 +367,6 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
     runOnce,
     wake: () => wakeup.wake(),
     backlog,
-  };
-}
-
-function dueTimer(orgId: string, row: TimerRow): DueTimer {
-  return {
-    orgId,
-    timerId: row.timer_id,
-    kind: row.kind,
-    dueAt: row.due_at,
-    payload: row.payload ?? {},
-    attempts: row.attempts,
   };
 }
 

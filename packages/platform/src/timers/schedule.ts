@@ -21,7 +21,8 @@ const MAX_ID_LENGTH = 500;
 /**
  * Schedules a timer in the caller's transaction, so it commits with the events that asked for it
  * (or not at all). The same timerId again replaces kind, due_at and payload and clears earlier
- * failures (a parked timer scheduled again is live again).
+ * failures (a parked timer scheduled again is live again) and any lease (a round that leased the
+ * old one does not fire it).
  */
 export async function scheduleTimer(trx: Knex.Transaction, spec: TimerSpec): Promise<void> {
   checkSpec(spec);
@@ -30,7 +31,7 @@ export async function scheduleTimer(trx: Knex.Transaction, spec: TimerSpec): Pro
      values (?::uuid, ?, ?, ?, ?::jsonb)
      on conflict (org_id, timer_id) do update
         set kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload,
-            attempts = 0, last_error = null, parked_at = null`,
+            attempts = 0, last_error = null, parked_at = null, lease_token = null, leased_until = null`,
     [spec.orgId, spec.timerId, spec.kind, spec.dueAt, JSON.stringify(spec.payload ?? {})],
   );
 }

@@ -310,6 +310,31 @@ describe('durable timers (real Postgres)', () => {
     expect(rounds).toEqual([50, 50]);
   });
 
+  it('fires a timer leased by a replica that died once its lease runs out, and a rescheduled one at its new time', async () => {
+    const db = await freshSchema();
+    const clock = virtualClock(at(100));
+    const { orgId } = throwawayOrg();
+    await schedule(db, orgId, 'orphaned', at(0));
+    await schedule(db, orgId, 'moved', at(0));
+    // As a round of a replica that died after leasing, before firing, left them.
+    await withSystem(db.owner, (trx) =>
+      trx('timers')
+        .where({ org_id: orgId })
+        .update({ lease_token: randomUUID(), leased_until: at(160) }),
+    );
+    await schedule(db, orgId, 'moved', at(120)); // scheduling again frees it from the lease
+    const timers = poller(db, clock, { leaseMs: 30_000 });
+
+    expect(await timers.runOnce()).toBe(0);
+    clock.set(at(120));
+    expect(await timers.runOnce()).toBe(1);
+    clock.set(at(159));
+    expect(await timers.runOnce()).toBe(0);
+    clock.set(at(160));
+    expect(await timers.runOnce()).toBe(1);
+    expect((await firedEvents(db, orgId)).map((e) => e.stream_id)).toEqual(['moved', 'orphaned']);
+  });
+
   it('cancels a pending timer; cancelling again, or one that fired, says false', async () => {
     const db = await freshSchema();
     const clock = virtualClock(at(100));

@@ -3,6 +3,7 @@ import { formatBenchLine, type Benchmark } from './bench';
 import { kafkaRaw } from './kafka-raw';
 import { relayBench } from './relay';
 import { inboxBench } from './inbox';
+import { analyticsIngestBench } from './analytics-ingest';
 import { ingestBench } from './ingest';
 import { trackLatencyBench } from './track-latency';
 import { rulesEvalBench } from './rules-eval';
@@ -18,6 +19,7 @@ const benchmarks: Benchmark[] = [
   relayBench,
   inboxBench,
   // services: one line each
+  analyticsIngestBench,
   ingestBench,
   trackLatencyBench,
   rulesEvalBench,

@@ -40,3 +40,5 @@ export const projectionsSlice: AnalyticsSlice = {
 };
 
 export { projectionMigrations } from './migrations';
+// The bench (bench/src/analytics-ingest.ts) drives the projections from the build.
+export { applyProjection, PROJECTIONS } from './consumer';

@@ -382,7 +382,7 @@ describe('analytics projections and measures', () => {
           provider: 'p',
           attempt: 1,
           response: '250',
-        },
+        } as never,
       }) as EventEnvelope,
     );
     // The same wire format, a payload that breaks the contract (attempt must be a positive integer).

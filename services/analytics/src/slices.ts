@@ -1,4 +1,5 @@
 // Every slice of the analytics service, in start order.
+import { dashboardSlice } from './dashboard';
 import { projectionsSlice } from './projections';
 import { rfmSlice } from './rfm';
 import { segmentsSlice } from './segments';
@@ -12,4 +13,5 @@ export const SLICES: AnalyticsSlice[] = [
   segmentsSlice,
   experimentsSlice,
   recommendationsSlice,
+  dashboardSlice,
 ];

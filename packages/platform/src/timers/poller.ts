@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { backoffDelay, Wakeup } from '../bus';
-import { withOrg, type Database } from '../db';
+import { withOrg, withOrgs, type Database } from '../db';
 import type { Metrics } from '../http';
 import type { Logger } from '../logging';
 import { timerMetricsOf, type TimerMetrics } from './metrics';
@@ -40,7 +40,7 @@ export interface TimerPollerOptions {
   intervalMs?: number;
   /** Most timers a round fires (over ceil(batchSize / perOrgBatch) orgs). */
   batchSize?: number;
-  /** Most timers of one org a round fires, in one transaction. */
+  /** Most timers of one org a round fires; also the most timers fired in one transaction. */
   perOrgBatch?: number;
   /** Called after a round that fired something (e.g. the outbox relay's wake-up). */
   onFired?: () => void;
@@ -96,12 +96,12 @@ export function defaultTimerRetryDelay(attempts: number): number {
  * The durable timer poller. A round walks the orgs that have due timers, starting after the org
  * where its previous round stopped, and leases at most perOrgBatch of each org's earliest (FOR
  * UPDATE SKIP LOCKED, one statement for a chunk of orgs): one org's million due timers wait
- * their turn behind every other org's first ones, and replicas never lease the same timer. Each
- * org's leased timers are then deleted (still under this lease) and fired in one transaction
- * with the org set; the handlers append their events in it. When a handler throws, that
- * transaction rolls back and its timers are fired one at a time instead, each with a savepoint,
- * so only the failing one is retried later: attempts counted, due_at pushed back, parked after
- * maxAttempts.
+ * their turn behind every other org's first ones, and replicas never lease the same timer. The
+ * leased timers are then deleted (still under this lease) and fired in transactions of up to
+ * perOrgBatch timers, each org's with its org set; the handlers append their events in them.
+ * When a handler throws, its transaction rolls back and its timers are fired one at a time
+ * instead, each with a savepoint, so only the failing one is retried later: attempts counted,
+ * due_at pushed back, parked after maxAttempts.
  *
  * The timer row is deleted before its handler runs, so a handler may schedule the same timerId
  * again (a schedule's next tick) and that new timer survives the firing. Scheduling or
@@ -128,36 +128,44 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   let gauges: NodeJS.Timeout | undefined;
   const wakeup = new Wakeup();
 
-  /** One org's leased timers in one transaction; one at a time instead if a handler throws. */
-  const fireOrg = async (orgId: string, leased: DueTimer[], token: string): Promise<number> => {
-    let taken: DueTimer[] = [];
+  /**
+   * Leased timers of a few orgs in one transaction (withOrgs: the org is set before each org's
+   * statements, so every handler runs under its own org's row-level security); one at a time
+   * instead if a handler throws. A transaction per org would cost an org with one due timer a
+   * commit of its own, and many orgs with a timer or two each are the busy case of a real day.
+   */
+  const fireGroup = async (group: Array<[string, DueTimer[]]>, token: string): Promise<number> => {
+    const taken: DueTimer[] = [];
     try {
-      await withOrg(db.app, orgId, async (trx) => {
-        const still = await deleteLeased(
-          trx,
-          orgId,
-          leased.map((t) => t.timerId),
-          token,
-        );
-        // A timer rescheduled or cancelled since the lease is not this firing's any more.
-        taken = leased.filter((t) => still.has(t.timerId));
-        for (const timer of taken) {
-          const handler = handlers[timer.kind];
-          if (!handler) throw new BatchFailed(timer, noHandler(timer.kind));
-          try {
-            await handler(trx, timer);
-          } catch (error) {
-            throw new BatchFailed(timer, error);
+      await withOrgs(db.app, async (trx, useOrg) => {
+        for (const [orgId, leased] of group) {
+          await useOrg(orgId);
+          const ids = leased.map((t) => t.timerId);
+          const still = await deleteLeased(trx, orgId, ids, token);
+          // A timer rescheduled or cancelled since the lease is not this firing's any more.
+          for (const timer of leased) {
+            if (!still.has(timer.timerId)) continue;
+            taken.push(timer);
+            const handler = handlers[timer.kind];
+            if (!handler) throw new BatchFailed(timer, noHandler(timer.kind));
+            try {
+              await handler(trx, timer);
+            } catch (error) {
+              throw new BatchFailed(timer, error);
+            }
           }
         }
       });
     } catch (error) {
       if (!(error instanceof BatchFailed)) throw error;
-      // The failing timer's attempt is spent (its handler is not run twice); the others go again.
+      // Nothing of the group committed. The failing timer's attempt is spent (its handler is
+      // not run twice); the others, and those the group did not reach, go again one at a time.
       let fired = 0;
-      for (const timer of taken) {
-        const known = timer === error.timer ? { failure: error.failure } : undefined;
-        if ((await fireAlone(timer, token, known)) === 'fired') fired += 1;
+      for (const [, leased] of group) {
+        for (const timer of leased) {
+          const known = timer === error.timer ? { failure: error.failure } : undefined;
+          if ((await fireAlone(timer, token, known)) === 'fired') fired += 1;
+        }
       }
       return fired;
     }
@@ -260,21 +268,33 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
       list.push(timer);
     }
     const queue = orgs.filter((orgId) => byOrg.has(orgId));
+    // Consecutive orgs share a transaction up to perOrgBatch timers; an org's share is never split.
+    const groups: Array<Array<[string, DueTimer[]]>> = [];
+    let size = Infinity;
+    for (const orgId of queue) {
+      const timers = byOrg.get(orgId)!;
+      if (size + timers.length > perOrgBatch) {
+        groups.push([]);
+        size = 0;
+      }
+      groups[groups.length - 1]!.push([orgId, timers]);
+      size += timers.length;
+    }
     let fired = 0;
     let next = 0;
     let error: unknown;
     const worker = async () => {
-      while (next < queue.length) {
-        const orgId = queue[next++]!;
+      while (next < groups.length) {
+        const group = groups[next++]!;
         try {
-          const n = await fireOrg(orgId, byOrg.get(orgId)!, token);
+          const n = await fireGroup(group, token);
           fired += n; // not `fired += await …`: that reads `fired` before another worker adds to it
         } catch (failure) {
           error ??= failure; // its timers stay leased until the lease runs out, then go again
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(concurrency, groups.length) }, worker));
     // Where the next round goes on: after the last org served (the budget may end mid-chunk).
     const served = leased.length >= budget ? queue[queue.length - 1] : orgs[orgs.length - 1];
     return { fired, leased: leased.length, served, error };

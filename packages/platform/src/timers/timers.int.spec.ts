@@ -335,6 +335,28 @@ describe('durable timers (real Postgres)', () => {
     expect((await firedEvents(db, orgId)).map((e) => e.stream_id)).toEqual(['moved', 'orphaned']);
   });
 
+  it('runs every handler under its own org, also when several orgs share a firing transaction', async () => {
+    const db = await freshSchema();
+    const clock = virtualClock(at(100));
+    const orgs = Array.from({ length: 6 }, () => throwawayOrg().orgId);
+    for (const orgId of orgs) await insertMany(db, orgId, 2, at(0));
+    const seen: Array<{ orgId: string; current: string; visibleOrgs: string[] }> = [];
+    const checking: TimerHandler = async (trx, timer) => {
+      const { rows } = await trx.raw(`select current_setting('app.current_org_id') as current`);
+      const visibleOrgs = await trx('timers').distinct('org_id').pluck('org_id');
+      seen.push({ orgId: timer.orgId, current: rows[0].current, visibleOrgs });
+      await appendFired(db)(trx, timer);
+    };
+
+    expect(await poller(db, clock, { handlers: { reminder: checking }, perOrgBatch: 10 }).runOnce()).toBe(12);
+    expect(seen).toHaveLength(12);
+    for (const s of seen) {
+      expect(s.current).toBe(s.orgId);
+      expect(s.visibleOrgs.every((o) => o === s.orgId)).toBe(true);
+    }
+    for (const orgId of orgs) expect(await firedEvents(db, orgId)).toHaveLength(2);
+  });
+
   it('cancels a pending timer; cancelling again, or one that fired, says false', async () => {
     const db = await freshSchema();
     const clock = virtualClock(at(100));

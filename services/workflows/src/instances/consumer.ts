@@ -5,6 +5,7 @@ import {
   contactsTopic,
   emailMessagesTopic,
   ruleActionsTopic,
+  segmentEventsTopic,
   userActionsTopic,
   type ActionRequested,
   type ActionTracked,
@@ -12,6 +13,7 @@ import {
   type ContactIdentified,
   type EventEnvelope,
   type MessageFailed,
+  type SegmentEntered,
 } from '@cmis/contracts';
 import type { InvalidatingCache, ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
@@ -25,15 +27,20 @@ export interface ActiveIndex {
   workflows: CompiledWorkflow[];
   byEntry: Map<string, CompiledWorkflow[]>;
   byId: Map<string, CompiledWorkflow>;
+  /** By entry.segmentId: entered on the analytics segment-entered event. */
+  bySegment: Map<string, CompiledWorkflow[]>;
 }
 
 export function buildActiveIndex(workflows: CompiledWorkflow[]): ActiveIndex {
   const byEntry = new Map<string, CompiledWorkflow[]>();
+  const bySegment = new Map<string, CompiledWorkflow[]>();
   for (const w of workflows) {
     const name = w.definition.entry.event;
     if (name) byEntry.set(name, [...(byEntry.get(name) ?? []), w]);
+    const segmentId = w.definition.entry.segmentId;
+    if (segmentId) bySegment.set(segmentId, [...(bySegment.get(segmentId) ?? []), w]);
   }
-  return { workflows, byEntry, byId: new Map(workflows.map((w) => [w.workflowId, w])) };
+  return { workflows, byEntry, byId: new Map(workflows.map((w) => [w.workflowId, w])), bySegment };
 }
 
 type SegmentCall = { userId?: string; anonymousId?: string };
@@ -242,6 +249,27 @@ export async function startConsumers(deps: {
           chain: chainOf(envelope),
         },
       );
+    },
+  });
+
+  // Segment entered (analytics): enrolls the active workflows whose entry names the segment.
+  await rt.consume({
+    groupId: `${rt.name}.segments`,
+    topics: [segmentEventsTopic.name],
+    handle: async ({ envelope }, { trx, orgId }) => {
+      if (envelope.type !== 'cmis.analytics.segment-entered') return;
+      const data = envelope.data as SegmentEntered;
+      for (const workflow of (await index.get(orgId)).bySegment.get(data.segmentId) ?? [])
+        await runner.enroll(trx, orgId, {
+          workflowId: workflow.workflowId,
+          version: workflow.version,
+          definition: workflow.definition,
+          contactId: data.contactId,
+          entry: 'segment',
+          causeId: envelope.id,
+          at: new Date(envelope.time),
+          chain: chainOf(envelope),
+        });
     },
   });
 }

@@ -20,7 +20,9 @@ import { SMTPServer } from 'smtp-server';
 const ADMIN_TOKEN = 'email-e2e-admin-token-0123456789';
 const COOLDOWN_SECONDS = 4;
 const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:ses-bounces';
-const MANAGER = 'manager@example.com';
+// Unique per run: rules-cpa's rule notifies manager@example.com, and email services of parallel
+// tests share the broker, so this test's sink would receive those too.
+const MANAGER = `manager-${Date.now().toString(36)}@example.com`;
 
 describe('CPA notification email, end to end', () => {
   const env = testEnv();
@@ -144,6 +146,7 @@ describe('CPA notification email, end to end', () => {
             pause,
             {
               ...notify,
+              recipients: [MANAGER],
               message: `${notify.message} Dashboard: https://ads.example.com/campaigns/{{entity.id}}`,
             },
           ],

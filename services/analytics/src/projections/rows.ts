@@ -12,7 +12,7 @@ import type {
   EventEnvelope,
 } from '@cmis/contracts';
 
-type Row = Record<string, string | number | boolean | null>;
+type Row = Record<string, string | number | boolean | null | Record<string, number>>;
 
 const unreachable = (x: never): never => {
   throw new Error(`unhandled event type ${String((x as { type?: unknown }).type)}`);
@@ -90,7 +90,7 @@ export function metricsRow(e: EventEnvelope): Row | null {
     platform,
     entity_type: type,
     entity_id: d.entityId,
-    metrics: JSON.stringify(d.metrics),
+    metrics: d.metrics,
     observed_at: d.observedAt,
   };
 }

@@ -22,6 +22,7 @@ import {
 } from '@cmis/platform';
 import { testEnv, uniqueName, until, waitForMessages, type ReceivedMessage } from '@cmis/testkit';
 import { PAUSE_HIGH_CPA_RULE, rulesDemo } from './demo';
+import { isHeldOut } from './evaluation/holdout';
 import { createRulesService } from './service';
 import { createWebhookWorker } from './webhook/worker';
 
@@ -443,6 +444,76 @@ describe('rules service on Kafka, Postgres and Redis', () => {
     );
     expect(all.map((a) => a.subject)).toEqual(['cmp-3']);
     expect((await evaluations(key, live.body.ruleId)).map((e) => e.subject)).toEqual(['cmp-3']);
+  });
+
+  it('holds out a sticky share of subjects: their firings are recorded with heldOut, no actions requested', async () => {
+    const { key, orgId } = await newOrg();
+    const rule = await call('POST', '/v1/rules', key, {
+      ...PAUSE_HIGH_CPA_RULE,
+      name: 'CPA with holdout',
+      cooldownSeconds: 0,
+      holdoutPercent: 50,
+      actions: [{ kind: 'pause_campaign' }],
+    });
+    expect(rule.status).toBe(201);
+    const ruleId = rule.body.ruleId as string;
+    expect((await call('GET', `/v1/rules/${ruleId}`, key)).body).toMatchObject({ holdoutPercent: 50 });
+    const campaigns = Array.from({ length: 20 }, (_, i) => `cmp-h${i}`);
+    const expectedHeld = campaigns.filter((c) => isHeldOut(50, ruleId, c));
+    expect(expectedHeld.length).toBeGreaterThan(0);
+    expect(expectedHeld.length).toBeLessThan(campaigns.length);
+    for (const c of campaigns) await metrics(orgId, c, { cpa: 70 });
+
+    const fired = await decode(
+      ruleEventsTopic.name,
+      await waitForMessages({
+        topic: ruleEventsTopic.name,
+        count: campaigns.length,
+        predicate: ofOrg(orgId),
+      }),
+    );
+    const heldOut = fired
+      .filter((e) => (e.data as { heldOut?: boolean }).heldOut === true)
+      .map((e) => e.subject);
+    expect(heldOut.sort()).toEqual([...expectedHeld].sort());
+    const acted = campaigns.length - expectedHeld.length;
+    const actions = await decode(
+      ruleActionsTopic.name,
+      await waitForMessages({ topic: ruleActionsTopic.name, count: acted, predicate: ofOrg(orgId) }),
+    );
+    expect(actions.map((a) => a.subject).sort()).toEqual(
+      campaigns.filter((c) => !expectedHeld.includes(c)).sort(),
+    );
+    const seen = await until(
+      () => evaluations(key, ruleId),
+      (e) => e.length >= campaigns.length,
+    );
+    const heldRecords = seen.filter((e) => e.reason === 'held out');
+    expect(heldRecords.map((e) => e.subject).sort()).toEqual([...expectedHeld].sort());
+    expect(heldRecords[0]).toMatchObject({ outcome: 'fired', detail: { heldOut: true } });
+    // A second firing of a held-out campaign is held out again (sticky): recorded, no action.
+    const again = expectedHeld[0]!;
+    await metrics(orgId, again, { cpa: 75 });
+    const twice = await until(
+      () => evaluations(key, ruleId),
+      (e) => e.filter((x) => x.subject === again).length === 2,
+    );
+    expect(twice.filter((x) => x.subject === again).map((x) => x.reason)).toEqual(['held out', 'held out']);
+    const refired = await decode(
+      ruleEventsTopic.name,
+      await waitForMessages({
+        topic: ruleEventsTopic.name,
+        count: 2,
+        predicate: (m) => m.key === `${orgId}:${again}`,
+      }),
+    );
+    expect(refired.map((e) => (e.data as { heldOut?: boolean }).heldOut)).toEqual([true, true]);
+
+    const bad = await call('POST', '/v1/rules', key, { ...PAUSE_HIGH_CPA_RULE, holdoutPercent: 60 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toEqual([
+      { path: 'body.holdoutPercent', message: 'holdoutPercent must be between 0 and 50' },
+    ]);
   });
 
   it('evaluates user actions with the contact, and schedule ticks over every entity', async () => {

@@ -95,6 +95,14 @@ export const RuleInput = z
       .max(30 * 86_400)
       .default(0),
     maxExecutionsPerHour: z.number().int().min(1).max(1_000_000).optional(),
+    // A/B testing of the rule: this share of subjects (sticky by rule and subject) is matched and
+    // recorded but not acted on, so analytics can compare them with the acted-on ones.
+    holdoutPercent: z
+      .number({ invalid_type_error: 'holdoutPercent must be a number' })
+      .finite()
+      .min(0, 'holdoutPercent must be between 0 and 50')
+      .max(50, 'holdoutPercent must be between 0 and 50')
+      .optional(),
     trigger: Trigger,
     conditions: z.unknown().refine((v) => v !== undefined, 'Required'),
     actions: z.array(ActionTemplate).min(1).max(20),

@@ -27,6 +27,22 @@ const errorsOf = (input: unknown) => {
 };
 
 describe('rule type checker', () => {
+  it('accepts a holdout share up to 50% and refuses one outside it, naming the field', () => {
+    const held = checkRule({ ...cpaRule, holdoutPercent: 20 });
+    expect(held.ok && held.definition.holdoutPercent).toBe(20);
+    const none = checkRule(cpaRule);
+    expect(none.ok && none.definition.holdoutPercent).toBeUndefined();
+    expect(errorsOf({ ...cpaRule, holdoutPercent: 51 })).toEqual([
+      { path: 'body.holdoutPercent', message: 'holdoutPercent must be between 0 and 50' },
+    ]);
+    expect(errorsOf({ ...cpaRule, holdoutPercent: -1 })).toEqual([
+      { path: 'body.holdoutPercent', message: 'holdoutPercent must be between 0 and 50' },
+    ]);
+    expect(errorsOf({ ...cpaRule, holdoutPercent: '10' })).toEqual([
+      { path: 'body.holdoutPercent', message: 'holdoutPercent must be a number' },
+    ]);
+  });
+
   it('accepts the CPA rule and fills defaults', () => {
     const result = checkRule(cpaRule);
     expect(result.ok).toBe(true);

@@ -19,6 +19,7 @@ import { resolveAction, type FiringSubject } from '../actions/actions';
 import { notificationEmails } from '../actions/notification';
 import { boundBudgetChange } from '../actions/budget';
 import type { Verdict } from './evaluate';
+import { isHeldOut } from './holdout';
 import { queueDeliveries, type QueuedDelivery } from '../webhook/worker';
 
 export interface Cause {
@@ -260,6 +261,7 @@ export function createFiring(deps: {
           }
           if (verdict.outcome !== 'matched') continue; // not reached: missing verdicts are decided above
           const dryRun = def.status === 'dry_run';
+          const heldOut = !dryRun && isHeldOut(def.holdoutPercent, rule.ruleId, target.subject);
           const matchedFields = verdict.matchedConditions;
           const fields = fieldsOf(rule, matchedFields);
           const actions = def.actions.map((template) => resolveAction(template, def, ctx, target, fields));
@@ -269,6 +271,7 @@ export function createFiring(deps: {
             subject: target.subject,
             dryRun,
             matchedConditions: matchedFields,
+            ...(heldOut ? { heldOut } : {}),
           };
           events.push({
             id: stableId(cause.id, rule.ruleId, rule.version, target.subject, 'fired'),
@@ -279,11 +282,12 @@ export function createFiring(deps: {
             key,
             occurredAt: at,
           });
-          record(rule, target, cause, atText, dryRun ? 'dry_run' : 'fired', null, {
+          record(rule, target, cause, atText, dryRun ? 'dry_run' : 'fired', heldOut ? 'held out' : null, {
             matchedConditions: matchedFields,
             actions,
+            ...(heldOut ? { heldOut } : {}),
           });
-          if (dryRun) continue;
+          if (dryRun || heldOut) continue;
           for (const [index, resolved] of actions.entries()) {
             const actionId = stableId(cause.id, rule.ruleId, rule.version, target.subject, index);
             let action = resolved;

@@ -10,6 +10,8 @@ import {
   emailMessagesTopic,
   entityMetricsTopic,
   ruleEventsTopic,
+  userActionsTopic,
+  workflowInstancesTopic,
   type EventEnvelope,
 } from '@cmis/contracts';
 import { startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
@@ -249,6 +251,91 @@ describe('analytics experiments and recommendations', () => {
     expect(early.status).toBe(200);
     expect(early.body.winnerVariantId).toBeUndefined();
     expect(early.body.enoughSample).toBe(false);
+  });
+
+  it('a workflow random split counts branch passes and goal conversions, with revenue per contact from orders', async () => {
+    const { orgId, key } = await newOrg();
+    const workflowId = `wf-${randomUUID()}`;
+    const experimentId = `${workflowId}:split`;
+    const passes: Fact[] = [];
+    const ends: Fact[] = [];
+    const orders: Fact[] = [];
+    const ref = (contactId: string) => ({
+      instanceId: `i-${contactId}`,
+      workflowId,
+      workflowVersion: 1,
+      contactId,
+    });
+    const segment = (contactId: string) => ({
+      userId: contactId,
+      context: {},
+      messageId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      sourceId: 'spec',
+    });
+    for (let i = 0; i < 40; i++) {
+      const branch = i % 2 === 0 ? 'offer' : 'holdout';
+      const contactId = `${branch}-${i}`;
+      passes.push({
+        subject: contactId,
+        type: 'cmis.workflows.step-completed',
+        data: { ...ref(contactId), stepId: 'split', stepKind: 'random_split', outcome: branch },
+      });
+      // Offer: 15 of 20 convert and spend 40–54; holdout: 4 of 20 convert and spend 10.
+      const converts = branch === 'offer' ? i < 30 : i < 8;
+      if (converts) {
+        ends.push({
+          subject: contactId,
+          type: 'cmis.workflows.instance-ended',
+          data: { ...ref(contactId), status: 'converted' },
+        });
+        orders.push({
+          subject: contactId,
+          type: 'cmis.triggers.action-tracked',
+          data: {
+            ...segment(contactId),
+            event: 'Order Completed',
+            properties: { revenue: branch === 'offer' ? 40 + (i % 15) : 10 },
+          },
+        });
+      }
+    }
+    // Passes first: revenue counts from the exposure on, so the orders are dated after it.
+    await publish(workflowInstancesTopic.name, orgId, passes);
+    await until(
+      () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
+      (r) => r.status === 200 && r.body.variants.reduce((n: number, v: Json) => n + v.exposed, 0) === 40,
+    );
+    await publish(workflowInstancesTopic.name, orgId, ends);
+    await publish(
+      userActionsTopic.name,
+      orgId,
+      orders.map((o) => ({
+        ...o,
+        data: { ...(o.data as Json), timestamp: new Date(Date.now() + 1_000).toISOString() },
+      })),
+    );
+    const r = await until(
+      () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}?minSample=20`, key),
+      (x) =>
+        x.status === 200 &&
+        x.body.variants.reduce((n: number, v: Json) => n + v.conversions, 0) === 19 &&
+        x.body.variants.every((v: Json) => v.revenuePerContact > 0),
+    );
+    expect(r.body.kind).toBe('workflow_split');
+    expect(r.body.variants.map((v: Json) => [v.variantId, v.exposed, v.conversions])).toEqual([
+      ['holdout', 20, 4],
+      ['offer', 20, 15],
+    ]);
+    expect(r.body.variants[0].revenuePerContact).toBeCloseTo((4 * 10) / 20, 9);
+    expect(r.body.tests.revenue).toMatchObject({ test: 'Welch t', leader: 'offer', runnerUp: 'holdout' });
+    expect(r.body.tests.revenue.pValue).toBeLessThan(0.001);
+    expect(r.body.winners.revenue_per_contact).toBe('offer');
+    const decided = await call('POST', `/v1/experiments/${encodeURIComponent(experimentId)}/decide`, key, {
+      metric: 'revenue_per_contact',
+      minSample: 20,
+    });
+    expect(decided.body).toMatchObject({ kind: 'workflow_split', winnerVariantId: 'offer', test: 'Welch t' });
   });
 
   it('refuses to decide a one-variant experiment, an unknown metric or a confidence out of range, naming the fault', async () => {

@@ -2,7 +2,8 @@
 // spec moves: bad campaigns and enrollments refused naming the fault; enrollment idempotent with
 // the re-enrollment policy; steps requested once each in the send window; pause holds and resume
 // catches up; unsubscribes, suppressions and exit events end subscriptions; rules' and workflows'
-// enroll actions; an edit applies to steps not yet reached.
+// enroll actions; an edit applies to steps not yet reached; segment-entered enrolls and
+// segment-exited exits campaigns that name the segment.
 import { randomUUID } from 'node:crypto';
 import {
   contactsTopic,
@@ -10,6 +11,7 @@ import {
   emailRequestsTopic,
   emailSubscriptionsTopic,
   ruleActionsTopic,
+  segmentEventsTopic,
   userActionsTopic,
   workflowActionsTopic,
   type EventEnvelope,
@@ -350,5 +352,51 @@ describe('drip service', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     for (const c of [cy, di, ed])
       await expect(requestsFor(orgId, c, 1, 1_000)).rejects.toThrow(/0\/1 matched/);
+  });
+
+  it('enrolls on segment-entered and exits on segment-exited of a listed segment only', async () => {
+    clock.t = Date.parse('2026-12-08T09:00:00Z');
+    const { orgId, key } = await newOrg();
+    const [vip, other] = [uniqueName('seg-vip'), uniqueName('seg-other')];
+    const both = await call('POST', '/v1/drips', key, {
+      ...SERIES,
+      entry: { identified: true, segmentId: vip },
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.errors).toEqual([
+      { path: 'body.entry', message: 'enter on one of an event, identify or a segment, not several' },
+    ]);
+    const dripId = await activeDrip(key, {
+      ...SERIES,
+      entry: { segmentId: vip },
+      exitOnSegmentExit: [vip],
+      steps: [{ id: 'later', templateId: 'welcome-1', delay: '1d' }],
+    });
+    const [al, bo] = [uniqueName('al'), uniqueName('bo')];
+    for (const c of [al, bo]) await identify(orgId, c);
+    const segmentEvent = (contactId: string, segmentId: string, type: 'entered' | 'exited') =>
+      publish(segmentEventsTopic.name, orgId, contactId, `cmis.analytics.segment-${type}`, {
+        segmentId,
+        segmentVersion: 1,
+        contactId,
+        ...(type === 'exited' ? { reason: 'spec' } : {}),
+      });
+    await segmentEvent(al, vip, 'entered');
+    await segmentEvent(bo, vip, 'entered');
+    for (const c of [al, bo]) await subscriptionOf(key, dripId, c, (s) => s.status === 'active');
+    // Bo leaves a segment the campaign does not list, then the listed one: only the second exits.
+    await segmentEvent(bo, other, 'exited');
+    await segmentEvent(bo, vip, 'exited');
+    const exited = await subscriptionOf(key, dripId, bo, (s) => s.status === 'exited');
+    const detail = (await call('GET', `/v1/subscriptions/${exited.subscriptionId}`, key)).body;
+    expect(detail.events.map((e: Json) => e.type)).toEqual([
+      'cmis.drip.subscriber-enrolled',
+      'cmis.drip.step-due',
+      'cmis.drip.subscriber-exited',
+    ]);
+    expect(detail.events[0].data.entry).toBe('segment');
+    expect(detail.events[2].data.reason).toBe(`segment exited ${vip}`);
+    const al1 = (await call('GET', `/v1/drips/${dripId}/subscriptions?contactId=${al}`, key)).body;
+    expect((al1.subscriptions as Json[]).map((s) => s.status)).toEqual(['active']);
   });
 });

@@ -18,7 +18,7 @@ export const SubscriberEnrolled = z
   .object({
     ...subscriptionRef,
     dripVersion: z.number().int().positive(),
-    entry: z.enum(['event', 'identify', 'rule', 'workflow', 'api']),
+    entry: z.enum(['event', 'identify', 'rule', 'workflow', 'api', 'segment']),
     causeId: NonEmpty.describe('The event, action or API request that enrolled the contact'),
     enrollment: z.number().int().positive().describe('1 for the first enrollment, 2 for a re-enrollment …'),
   })
@@ -80,7 +80,7 @@ export const dripSubscriptionsTopic = defineTopic({
     'Every drip subscriber’s progress: enrolled, steps due, requested and skipped, exited, completed, converted.',
   keyDescription: 'subject is the contact, so one contact’s subscriptions stay in order',
   retentionMs: 90 * DAY_MS,
-  schemaVersion: 1,
+  schemaVersion: 2,
   events: {
     'cmis.drip.subscriber-enrolled': SubscriberEnrolled,
     'cmis.drip.step-due': StepDue,

@@ -47,11 +47,15 @@ export const CampaignInput = z
         event: EventName.optional(),
         /** Enroll when a contact is identified (Segment identify). */
         identified: z.boolean().optional(),
+        /** Enroll when a contact enters this analytics segment (segment-entered). */
+        segmentId: z.string().min(1).max(200).optional(),
         filter: ConditionInput.optional(),
       })
       .strict()
       .default({}),
     exits: z.array(Trigger).max(20).default([]),
+    /** Segment ids: a contact leaving any of them exits (optional: campaigns stored before it lack it). */
+    exitOnSegmentExit: z.array(z.string().min(1).max(200)).max(20).optional(),
     goal: Trigger.optional(),
     /** The campaign's time zone: the window's when the contact has none. */
     timeZone: z.string().default('UTC'),
@@ -142,7 +146,10 @@ export function checkCampaign(
     errors.push({ path: `${base}.resume.spreadMinutes`, message: 'spread needs spreadMinutes' });
   if (c.reentry.policy === 'after_days' && c.reentry.days === undefined)
     errors.push({ path: `${base}.reentry.days`, message: 'after_days needs days' });
-  if (c.entry.event && c.entry.identified)
-    errors.push({ path: `${base}.entry`, message: 'enter on an event or on identify, not both' });
+  if ([c.entry.event, c.entry.identified, c.entry.segmentId].filter(Boolean).length > 1)
+    errors.push({
+      path: `${base}.entry`,
+      message: 'enter on one of an event, identify or a segment, not several',
+    });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, campaign: c };
 }

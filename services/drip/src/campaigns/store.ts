@@ -25,6 +25,8 @@ export interface OrgCampaigns {
   byId: Map<string, CompiledCampaign & { status: string }>;
   byEntryEvent: Map<string, (CompiledCampaign & { status: string })[]>;
   onIdentify: (CompiledCampaign & { status: string })[];
+  /** Active campaigns by entry.segmentId (enrolled on segment-entered). */
+  byEntrySegment: Map<string, (CompiledCampaign & { status: string })[]>;
 }
 
 const toDrip = (r: Record<string, unknown>): StoredDrip => ({
@@ -93,11 +95,19 @@ export function createCampaignStore(rt: ServiceRuntime) {
         );
         const active = [...byId.values()].filter((c) => c.status === 'active');
         const byEntryEvent = new Map<string, (CompiledCampaign & { status: string })[]>();
+        const byEntrySegment = new Map<string, (CompiledCampaign & { status: string })[]>();
         for (const c of active) {
           const name = c.campaign.entry.event;
           if (name) byEntryEvent.set(name, [...(byEntryEvent.get(name) ?? []), c]);
+          const segmentId = c.campaign.entry.segmentId;
+          if (segmentId) byEntrySegment.set(segmentId, [...(byEntrySegment.get(segmentId) ?? []), c]);
         }
-        return { byId, byEntryEvent, onIdentify: active.filter((c) => c.campaign.entry.identified) };
+        return {
+          byId,
+          byEntryEvent,
+          onIdentify: active.filter((c) => c.campaign.entry.identified),
+          byEntrySegment,
+        };
       }),
   });
 

@@ -1,12 +1,14 @@
 // What the drip service learns from others: contacts (traits, time zone, address; identify can
 // enroll), track calls (entries, exits, goals), the rules' and workflows' enroll-in-drip actions,
 // unsubscribes and suppressions from email (every drip of that contact exits), and what became of
-// each step's email (into the subscription's history).
+// each step's email (into the subscription's history), and analytics segment membership (a
+// campaign may enter on segment-entered and exit on segment-exited).
 import {
   contactsTopic,
   emailMessagesTopic,
   emailSubscriptionsTopic,
   ruleActionsTopic,
+  segmentEventsTopic,
   userActionsTopic,
   workflowActionsTopic,
   type ActionRequested,
@@ -16,6 +18,8 @@ import {
   type ContactUnsubscribed,
   type EventEnvelope,
   type MessageFailed,
+  type SegmentEntered,
+  type SegmentExited,
   type WorkflowActionRequested,
 } from '@cmis/contracts';
 import type { ServiceRuntime } from '@cmis/platform';
@@ -228,6 +232,49 @@ export async function startConsumers(deps: {
             : [];
         for (const contactId of contacts)
           await endAll(trx, orgId, contactId, at, `suppressed: ${data.reason}`, envelope.id);
+      }
+    },
+  });
+
+  await rt.consume({
+    groupId: `${rt.name}.segments`,
+    topics: [segmentEventsTopic.name],
+    handle: async ({ envelope }, { trx, orgId }) => {
+      const at = new Date(envelope.time);
+      if (envelope.type === 'cmis.analytics.segment-entered') {
+        const data = envelope.data as SegmentEntered;
+        const entering = (await store.campaigns.get(orgId)).byEntrySegment.get(data.segmentId) ?? [];
+        if (entering.length === 0) return;
+        const contact = (
+          await trx('contacts').where({ org_id: orgId, contact_id: data.contactId }).first('traits')
+        )?.traits as Record<string, unknown> | undefined;
+        for (const campaign of entering as Matching[]) {
+          if (!campaign.matches('entry', contact ? { contact } : {})) continue;
+          await runner.enroll(trx, orgId, campaign, {
+            contactId: data.contactId,
+            entry: 'segment',
+            causeId: envelope.id,
+            at,
+            chain: chainOf(envelope),
+          });
+        }
+      } else if (envelope.type === 'cmis.analytics.segment-exited') {
+        const data = envelope.data as SegmentExited;
+        const campaigns = await store.campaigns.get(orgId);
+        const exiting = [...campaigns.byId.values()].some((c) =>
+          c.campaign.exitOnSegmentExit?.includes(data.segmentId),
+        );
+        if (!exiting) return;
+        await endAll(
+          trx,
+          orgId,
+          data.contactId,
+          at,
+          `segment exited ${data.segmentId}`,
+          envelope.id,
+          (dripId) =>
+            campaigns.byId.get(dripId)?.campaign.exitOnSegmentExit?.includes(data.segmentId) ?? false,
+        );
       }
     },
   });

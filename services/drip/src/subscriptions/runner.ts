@@ -20,7 +20,7 @@ export const SUBSCRIPTION_STREAM = 'drip-subscription';
 export const STEP_TIMER = 'drip-step';
 export const timerIdOf = (subscriptionId: string) => `drip:${subscriptionId}`;
 
-export type EntryKind = 'event' | 'identify' | 'rule' | 'workflow' | 'api';
+export type EntryKind = 'event' | 'identify' | 'rule' | 'workflow' | 'api' | 'segment';
 export interface Chain {
   correlationId?: string;
   causationId?: string;

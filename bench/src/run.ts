@@ -11,6 +11,7 @@ import { rulesE2eBench } from './rules-e2e';
 import { emailSendBench } from './email-send';
 import { workflowTimersBench } from './workflow-timers';
 import { workflowE2eBench } from './workflow-e2e';
+import { dripBurstBench } from './drip-burst';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
 const benchmarks: Benchmark[] = [
@@ -27,6 +28,7 @@ const benchmarks: Benchmark[] = [
   emailSendBench,
   workflowE2eBench,
   workflowTimersBench,
+  dripBurstBench,
 ];
 
 async function main(): Promise<void> {

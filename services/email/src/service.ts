@@ -1,6 +1,7 @@
 // Wires the email slices into the runtime (also used by the all-in-one process).
 import type { CreateService } from '@cmis/platform';
 import { withOrg } from '@cmis/platform';
+import { startExperimentDecisionConsumer } from './abtests/decisions';
 import { broadcastRoutes } from './broadcasts/api';
 import { createBroadcastWorker } from './broadcasts/worker';
 import { loadEmailConfig, type EmailConfig } from './config';
@@ -101,6 +102,7 @@ export function createEmailService(options: EmailServiceOptions = {}): CreateSer
         }
         await startContactsProjection(rt, now);
         await startRequestConsumer(rt, handleRequest);
+        await startExperimentDecisionConsumer(rt, { now, onApplied: () => broadcasts.wake() });
         worker.start();
         broadcasts.start();
       },

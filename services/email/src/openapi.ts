@@ -226,10 +226,18 @@ export const openApiDocument = {
     },
     '/v1/audiences': {
       post: {
-        summary: 'Upload a static audience',
+        summary: 'Upload a static audience, or make one that follows a segment (segmentId)',
         security: scope('email:manage'),
         requestBody: { required: true, ...json({ $ref: '#/components/schemas/AudienceInput' }) },
         responses: { '201': ok('The audience id and size'), ...errors },
+      },
+    },
+    '/v1/audiences/{id}': {
+      get: {
+        summary: 'An audience and its size',
+        security: scope('email:read'),
+        parameters: [path('id')],
+        responses: { '200': ok('The audience'), ...errors, ...notFound },
       },
     },
     '/v1/broadcasts': {

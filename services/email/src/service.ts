@@ -3,6 +3,7 @@ import type { CreateService } from '@cmis/platform';
 import { withOrg } from '@cmis/platform';
 import { startExperimentDecisionConsumer } from './abtests/decisions';
 import { broadcastRoutes } from './broadcasts/api';
+import { startSegmentAudienceConsumer } from './broadcasts/segments';
 import { createBroadcastWorker } from './broadcasts/worker';
 import { loadEmailConfig, type EmailConfig } from './config';
 import { contactRoutes } from './contacts/api';
@@ -102,6 +103,7 @@ export function createEmailService(options: EmailServiceOptions = {}): CreateSer
         }
         await startContactsProjection(rt, now);
         await startRequestConsumer(rt, handleRequest);
+        await startSegmentAudienceConsumer(rt);
         await startExperimentDecisionConsumer(rt, { now, onApplied: () => broadcasts.wake() });
         worker.start();
         broadcasts.start();

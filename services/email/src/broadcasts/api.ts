@@ -1,5 +1,5 @@
-// Audiences (static lists uploaded through the API) and broadcasts: create, start, pause, resume,
-// and read with their counts. A segment from analytics becomes an audience once analytics exists.
+// Audiences (static lists uploaded through the API, or following an analytics segment: see
+// segments.ts) and broadcasts: create, start, pause, resume, and read with their counts.
 import { randomUUID } from 'node:crypto';
 import {
   asyncHandler,
@@ -31,13 +31,15 @@ export function broadcastRoutes(
     asyncHandler(async (req, res) => {
       const { orgId } = req.principal!;
       const audienceId = randomUUID();
-      const members = req.body.members;
+      const { name, segmentId } = req.body as AudienceInput;
+      const members = (req.body as AudienceInput).members ?? [];
       await withOrg(rt.db.app, orgId, async (trx) => {
         await trx('audiences').insert({
           org_id: orgId,
           audience_id: audienceId,
-          name: req.body.name,
+          name,
           size: members.length,
+          segment_id: segmentId ?? null,
           created_at: now(),
         });
         for (let i = 0; i < members.length; i += INSERT_CHUNK) {
@@ -54,7 +56,26 @@ export function broadcastRoutes(
           );
         }
       });
-      res.status(201).json({ audienceId, name: req.body.name, size: members.length });
+      res.status(201).json({ audienceId, name, size: members.length, ...(segmentId ? { segmentId } : {}) });
+    }),
+  );
+
+  router.get(
+    '/v1/audiences/:id',
+    rt.auth.require('email:read'),
+    validate({ params: IdParams }),
+    asyncHandler(async (req, res) => {
+      const { orgId } = req.principal!;
+      const row = await withOrg(rt.db.app, orgId, (trx) =>
+        trx('audiences').where({ org_id: orgId, audience_id: req.params.id }).first(),
+      );
+      if (!row) throw new NotFoundError(`No audience ${req.params.id}`);
+      res.json({
+        audienceId: row.audience_id,
+        name: row.name,
+        size: row.size,
+        ...(row.segment_id ? { segmentId: row.segment_id } : {}),
+      });
     }),
   );
 
@@ -116,12 +137,19 @@ export function broadcastRoutes(
 
   transition('start', ['draft'], async (trx, orgId, row) => {
     const at = now();
+    // A segment's audience is taken as it is now (locked against its consumer): who enters later
+    // is not sent to, who leaves before their turn is not either.
     const audience = await trx('audiences')
       .where({ org_id: orgId, audience_id: row.definition.audienceId })
-      .first('size');
+      .forUpdate()
+      .first('size', 'segment_id', 'next_position');
     await trx('broadcasts')
       .where({ org_id: orgId, broadcast_id: row.broadcast_id })
-      .update({ status: 'sending', next_at: at });
+      .update({
+        status: 'sending',
+        next_at: at,
+        audience_end: audience?.segment_id ? audience.next_position : null,
+      });
     await broadcasts.publish(
       trx,
       orgId,

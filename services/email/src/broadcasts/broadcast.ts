@@ -1,6 +1,6 @@
-// A broadcast: one campaign email to a static audience, sent at a throttled pace, optionally as
-// an A/B test (a test share gets the variants, the winner goes to the rest), pausing itself when
-// its complaint rate passes the bulk-sender limit.
+// A broadcast: one campaign email to an audience (a static list, or a segment's members at its
+// start), sent at a throttled pace, optionally as an A/B test (a test share gets the variants, the
+// winner goes to the rest), pausing itself when its complaint rate passes the bulk-sender limit.
 import { EmailContent, EmailVariant } from '@cmis/contracts';
 import { z } from 'zod';
 
@@ -12,10 +12,17 @@ export type AudienceMember = z.infer<typeof AudienceMember>;
 
 export const MAX_AUDIENCE_UPLOAD = 100_000;
 
-export const AudienceInput = z.object({
-  name: z.string().min(1).max(200),
-  members: z.array(AudienceMember).min(1).max(MAX_AUDIENCE_UPLOAD),
-});
+/** A static list (members), or one that follows an analytics segment (segmentId) from now on. */
+export const AudienceInput = z
+  .object({
+    name: z.string().min(1).max(200),
+    members: z.array(AudienceMember).min(1).max(MAX_AUDIENCE_UPLOAD).optional(),
+    segmentId: z.string().min(1).max(200).optional(),
+  })
+  .refine((a) => (a.members === undefined) !== (a.segmentId === undefined), {
+    message: 'an audience has members or a segmentId, one of them',
+  });
+export type AudienceInput = z.infer<typeof AudienceInput>;
 
 /** The mailbox providers' bulk-sender limit (Gmail, Yahoo: keep spam complaints under 0.3%). */
 export const COMPLAINT_RATE_LIMIT = 0.003;

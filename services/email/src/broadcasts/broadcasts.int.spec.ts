@@ -1,11 +1,14 @@
 // Broadcasts to a static audience: paced sending, an A/B test whose winner (by human clicks) goes
-// to the rest, pause and resume, and the complaint-rate policy pausing a broadcast by itself.
+// to the rest, pause and resume, and the complaint-rate policy pausing a broadcast by itself; an
+// audience following an analytics segment, sent to its members at the start.
 import type { RunningServiceProcess } from '@cmis/platform';
-import { emailCampaignsTopic } from '@cmis/contracts';
+import { emailCampaignsTopic, segmentEventsTopic } from '@cmis/contracts';
 import { uniqueName, waitForMessages } from '@cmis/testkit';
 import {
   client,
+  identify,
   newOrg,
+  publish,
   startEmail,
   startSmtpSink,
   until,
@@ -177,5 +180,69 @@ describe('broadcasts', () => {
       ['cmis.email.broadcast-started', undefined],
       ['cmis.email.broadcast-paused', 'policy'],
     ]);
+  });
+
+  it('follows a segment: entered contacts are members, an exited one is not sent to', async () => {
+    const { orgId, key } = await newOrg(proc);
+    const segmentId = uniqueName('seg');
+    const bad = await call('POST', '/v1/audiences', {
+      bearer: key,
+      body: { name: 'both', segmentId, members: [{ address: 'x@example.com' }] },
+    });
+    expect(bad.status).toBe(400);
+    const created = await call('POST', '/v1/audiences', { bearer: key, body: { name: 'VIPs', segmentId } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ size: 0, segmentId });
+    const audienceId = created.body.audienceId as string;
+    const tag = uniqueName('segaud');
+    const contacts = ['ann', 'ben', 'cat'].map((n) => `${tag}-${n}`);
+    for (const c of contacts) await identify(proc, orgId, c, { email: `${c}@example.com` });
+    for (const c of contacts)
+      await until(
+        () => call('GET', `/v1/contacts/${c}`, { bearer: key }),
+        (r) => r.status === 200 && r.body.address !== undefined,
+      );
+    const segmentEvent = (contactId: string, type: 'entered' | 'exited') =>
+      publish(proc, segmentEventsTopic.name, orgId, contactId, `cmis.analytics.segment-${type}`, {
+        segmentId,
+        segmentVersion: 1,
+        contactId,
+        ...(type === 'exited' ? { reason: 'spec' } : {}),
+      });
+    const sizeIs = (n: number) =>
+      until(
+        () => call('GET', `/v1/audiences/${audienceId}`, { bearer: key }),
+        (r) => r.body.size === n,
+        { timeoutMs: 20_000 },
+      );
+    for (const c of contacts) await segmentEvent(c, 'entered');
+    // The same contact entering twice is one member.
+    await segmentEvent(contacts[0]!, 'entered');
+    await sizeIs(3);
+    await segmentEvent(contacts[2]!, 'exited');
+    await sizeIs(2);
+    const { broadcastId } = (
+      await call('POST', '/v1/broadcasts', {
+        bearer: key,
+        body: { name: 'VIP news', audienceId, content: { kind: 'inline', subject: 'VIP', text: 'Hi' } },
+      })
+    ).body as { broadcastId: string };
+    await call('POST', `/v1/broadcasts/${broadcastId}/start`, { bearer: key });
+    const done = await until(
+      () => broadcast(key, broadcastId),
+      (b) => b.status === 'completed' && (b.messages.sent ?? 0) === 2,
+      { timeoutMs: 20_000 },
+    );
+    expect(done.requested).toBe(2);
+    await until(
+      () => Promise.resolve(sink.received.filter((m) => m.recipients[0]!.startsWith(tag)).length),
+      (n) => n === 2,
+    );
+    expect(
+      sink.received
+        .filter((m) => m.recipients[0]!.startsWith(tag))
+        .map((m) => m.recipients[0])
+        .sort(),
+    ).toEqual([`${contacts[0]}@example.com`, `${contacts[1]}@example.com`]);
   });
 });

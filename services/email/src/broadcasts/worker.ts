@@ -44,6 +44,7 @@ interface BroadcastRow {
   requested: number;
   winner_variant_id: string | null;
   decide_at: Date | null;
+  audience_end: number | null;
 }
 
 const TICK_MS = 1_000;
@@ -196,6 +197,7 @@ export function createBroadcastWorker(deps: {
       const members = (await trx('audience_members')
         .where({ org_id: current.org_id, audience_id: def.audienceId })
         .andWhere('position', '>=', current.cursor)
+        .modify((q) => current.audience_end !== null && q.andWhere('position', '<', current.audience_end))
         .orderBy('position')
         .limit(limit)) as Array<{ position: number; contact_id: string | null; address: string | null }>;
       let requested = 0;

@@ -161,4 +161,25 @@ export const emailMigrations: Migration[] = [
       });
     },
   },
+  {
+    // Audiences that follow an analytics segment: members added on segment-entered at the next
+    // position, removed on segment-exited; a broadcast sends to the positions present at its start.
+    name: 'email_0004_segment_audiences',
+    async up(knex) {
+      await knex.schema.alterTable('audiences', (t) => {
+        t.text('segment_id');
+        t.integer('next_position').notNullable().defaultTo(0);
+      });
+      await knex.raw(
+        `create index audiences_by_segment on audiences (org_id, segment_id) where segment_id is not null`,
+      );
+      await knex.raw(
+        `create index audience_members_by_contact on audience_members (org_id, audience_id, contact_id)`,
+      );
+      await knex.schema.alterTable('broadcasts', (t) => {
+        // Positions below it are the audience at start (null: the whole, static, audience).
+        t.integer('audience_end');
+      });
+    },
+  },
 ];

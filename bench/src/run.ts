@@ -12,6 +12,7 @@ import { emailSendBench } from './email-send';
 import { workflowTimersBench } from './workflow-timers';
 import { workflowE2eBench } from './workflow-e2e';
 import { dripBurstBench } from './drip-burst';
+import { segmentsBench } from './segments';
 
 /** Every benchmark, by name; `pnpm bench <name>` runs one, `pnpm bench` runs all. */
 const benchmarks: Benchmark[] = [
@@ -29,6 +30,7 @@ const benchmarks: Benchmark[] = [
   workflowE2eBench,
   workflowTimersBench,
   dripBurstBench,
+  segmentsBench,
 ];
 
 async function main(): Promise<void> {

@@ -59,7 +59,7 @@ export async function pollUntil(
  * for settings that must name it before the service starts (the email service's public URL).
  */
 export async function startServiceProcess(
-  name: 'triggers' | 'rules' | 'email' | 'workflows' | 'drip',
+  name: 'triggers' | 'rules' | 'email' | 'workflows' | 'drip' | 'analytics',
   infra: Infra,
   nodeArgs: string | undefined,
   options: { env?: Record<string, string>; port?: number } = {},

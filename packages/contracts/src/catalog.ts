@@ -11,7 +11,7 @@ import { ruleActionsTopic, ruleEventsTopic } from './topics/rules';
 import { tenancyTopic } from './topics/tenancy';
 import { workflowActionsTopic, workflowInstancesTopic } from './topics/workflows';
 import { dripSubscriptionsTopic } from './topics/drip';
-import { analyticsDecisionsTopic, segmentEventsTopic } from './topics/analytics';
+import { analyticsDecisionsTopic, analyticsMeasuresTopic, segmentEventsTopic } from './topics/analytics';
 import { contactsTopic, entityMetricsTopic, scheduleFiredTopic, userActionsTopic } from './topics/triggers';
 
 const TOPICS = [
@@ -31,6 +31,7 @@ const TOPICS = [
   dripSubscriptionsTopic,
   segmentEventsTopic,
   analyticsDecisionsTopic,
+  analyticsMeasuresTopic,
 ] as const;
 
 export type CatalogTopic = (typeof TOPICS)[number];

@@ -33,6 +33,7 @@ describe('topic catalog', () => {
       'cmis.drip.subscriptions.v1',
       'cmis.analytics.segments.v1',
       'cmis.analytics.decisions.v1',
+      'cmis.analytics.measures.v1',
     ]);
   });
 

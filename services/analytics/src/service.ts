@@ -6,11 +6,17 @@ import { SLICES } from './slices';
 
 export interface AnalyticsServiceOptions {
   now?: () => Date;
+  /** Period of the measures published on cmis.analytics.measures.v1 (default an hour). */
+  measuresPeriodMs?: number;
 }
 
 export function createAnalyticsService(options: AnalyticsServiceOptions = {}): CreateService {
   return (rt) => {
-    const ctx: SliceContext = { rt, now: options.now ?? (() => new Date()) };
+    const ctx: SliceContext = {
+      rt,
+      now: options.now ?? (() => new Date()),
+      ...(options.measuresPeriodMs ? { measuresPeriodMs: options.measuresPeriodMs } : {}),
+    };
     return {
       migrations: SLICES.flatMap((s) => s.migrations),
       routes(router) {

@@ -7,6 +7,8 @@ export interface SliceContext {
   rt: ServiceRuntime;
   /** The service's clock (windows, aging, attribution); tests inject one. */
   now: () => Date;
+  /** Length of the periods measures are published for (default an hour). */
+  measuresPeriodMs?: number;
 }
 
 export interface AnalyticsSlice {

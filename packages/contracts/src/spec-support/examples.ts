@@ -341,6 +341,38 @@ export const exampleData = {
       metrics: { fromCpa: 80, toCpa: 20 },
     },
   },
+  'cmis.analytics.measures.v1': {
+    'cmis.analytics.measures-published': {
+      periodStart: '2026-12-06T10:00:00.000Z',
+      periodEnd: '2026-12-06T11:00:00.000Z',
+      email: {
+        requested: 10,
+        sent: 10,
+        delivered: 9,
+        uniqueOpens: 4,
+        uniqueClicks: 2,
+        machineOpens: 3,
+        machineClicks: 1,
+        bounces: 1,
+        complaints: 0,
+        unsubscribes: 0,
+        openRate: 0.44,
+        clickRate: 0.22,
+        bounceRate: 0.1,
+        complaintRate: 0,
+      },
+      rules: [
+        {
+          ruleId: 'rule-1',
+          firings: 3,
+          suppressedFirings: 0,
+          actionsRequested: 3,
+          actionsSucceeded: 3,
+          actionsFailed: 0,
+        },
+      ],
+    },
+  },
 } satisfies { [N in TopicName]: { [T in EventTypeOf<N>]: EventDataOf<N, T> } };
 
 export const EXAMPLE_ORG_ID = '3f0c4d2e-8a61-4f7b-9c1e-2b7d5a9e4f10';

@@ -118,3 +118,55 @@ export const analyticsDecisionsTopic = defineTopic({
     'cmis.analytics.budget-recommended': BudgetRecommended,
   },
 });
+
+const Rate = z.number().min(0).nullable().describe('null when its base is 0');
+
+export const MeasuresPublished = z
+  .object({
+    periodStart: z.string().datetime({ offset: true }),
+    periodEnd: z.string().datetime({ offset: true }),
+    email: z
+      .object({
+        requested: z.number().int().nonnegative(),
+        sent: z.number().int().nonnegative(),
+        delivered: z.number().int().nonnegative(),
+        uniqueOpens: z.number().int().nonnegative().describe('Human, unique per message'),
+        uniqueClicks: z.number().int().nonnegative().describe('Human, unique per message'),
+        machineOpens: z.number().int().nonnegative(),
+        machineClicks: z.number().int().nonnegative(),
+        bounces: z.number().int().nonnegative(),
+        complaints: z.number().int().nonnegative(),
+        unsubscribes: z.number().int().nonnegative(),
+        openRate: Rate,
+        clickRate: Rate,
+        bounceRate: Rate,
+        complaintRate: Rate,
+      })
+      .describe('The org’s email in the period'),
+    rules: z
+      .array(
+        z.object({
+          ruleId: NonEmpty,
+          firings: z.number().int().nonnegative(),
+          suppressedFirings: z.number().int().nonnegative(),
+          actionsRequested: z.number().int().nonnegative(),
+          actionsSucceeded: z.number().int().nonnegative(),
+          actionsFailed: z.number().int().nonnegative(),
+        }),
+      )
+      .describe('Rule effectiveness in the period, per rule that did something'),
+  })
+  .describe('An org’s measures over one period (published at the period’s end)');
+export type MeasuresPublished = z.infer<typeof MeasuresPublished>;
+
+export const analyticsMeasuresTopic = defineTopic({
+  name: 'cmis.analytics.measures.v1',
+  service: 'analytics',
+  description: 'Periodic measures per org: email counts and rates, rule effectiveness.',
+  keyDescription: 'subject is the org',
+  retentionMs: 365 * DAY_MS,
+  schemaVersion: 1,
+  events: {
+    'cmis.analytics.measures-published': MeasuresPublished,
+  },
+});

@@ -6,6 +6,8 @@ import { projectionRoutes } from './api';
 import { applyProjection, PROJECTIONS } from './consumer';
 import { projectionMigrations } from './migrations';
 import { createRebuilder, type Rebuilder } from './rebuild';
+import { analyticsTimers } from '../segments';
+import { createMeasureSnapshots, MEASURES_TIMER } from './snapshots';
 
 // The slice is one object for every runtime the process builds (tests build several): each
 // runtime gets its own rebuilder.
@@ -24,11 +26,22 @@ export const projectionsSlice: AnalyticsSlice = {
   },
   async start(ctx) {
     rebuilderOf(ctx);
+    // Measures per period on cmis.analytics.measures.v1, on the service's timers (segments owns them).
+    const snapshots = createMeasureSnapshots({
+      rt: ctx.rt,
+      now: ctx.now,
+      ...(ctx.measuresPeriodMs ? { periodMs: ctx.measuresPeriodMs } : {}),
+    });
+    analyticsTimers(ctx).handle(MEASURES_TIMER, snapshots.fire);
     for (const p of PROJECTIONS) {
+      const apply = applyProjection(p);
       await ctx.rt.consume({
         groupId: `${ctx.rt.name}.projections.${p.name}`,
         topics: p.topics,
-        apply: applyProjection(p),
+        apply: async (events, c) => {
+          await apply(events, c);
+          await snapshots.ensureStarted(c.trx, c.orgId);
+        },
       });
     }
   },

@@ -17,6 +17,7 @@ import {
 import {
   DEAD_LETTER_HEADERS,
   startServiceProcess,
+  timerMigrations,
   type CreateService,
   type RunningServiceProcess,
 } from '@cmis/platform';
@@ -29,7 +30,8 @@ import { projectionsSlice } from './index';
 const projectionsOnly: CreateService = (rt) => {
   const ctx: SliceContext = { rt, now: () => new Date() };
   return {
-    migrations: projectionsSlice.migrations,
+    // The timers table the measures' periods run on (the segments slice owns it in the service).
+    migrations: [...timerMigrations, ...projectionsSlice.migrations],
     routes: (router) => projectionsSlice.routes!(router, ctx),
     start: () => projectionsSlice.start!(ctx),
     stop: () => projectionsSlice.stop!(),

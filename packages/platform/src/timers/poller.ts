@@ -20,9 +20,10 @@ import {
 export type { DueTimer, TimerBacklog } from './table';
 
 /**
- * Fires one timer inside the transaction that deletes it (withOrg, row-level security on): what
- * it appends with `trx` commits with the firing or not at all. Throwing rolls its work back and
- * the timer is retried later.
+ * Fires one timer inside the transaction that deletes it, with the timer's org set (row-level
+ * security on): what it appends with `trx` commits with the firing or not at all. Throwing rolls
+ * its work back and the timer is retried later. `trx` is the firing's; keep no use of it past
+ * the returned promise.
  */
 export type TimerHandler = (trx: Knex.Transaction, timer: DueTimer) => Promise<void>;
 
@@ -38,7 +39,7 @@ export interface TimerPollerOptions {
   now?: () => Date;
   /** Longest pause of an idle poller; it wakes earlier for the next due timer or wake(). */
   intervalMs?: number;
-  /** Most timers a round fires (over ceil(batchSize / perOrgBatch) orgs). */
+  /** Most timers a round leases and fires. */
   batchSize?: number;
   /** Most timers of one org a round fires; also the most timers fired in one transaction. */
   perOrgBatch?: number;
@@ -48,7 +49,7 @@ export interface TimerPollerOptions {
   maxAttempts?: number;
   /** Pause before the next attempt after `attempts` failures. */
   retryDelayMs?(attempts: number): number;
-  /** Orgs of a round fired at the same time, each in its own transaction and connection. */
+  /** Firing transactions of a round that run at the same time, each on its own connection. */
   concurrency?: number;
   /** How often start() measures backlog, oldest due age and parked count (with metrics). */
   gaugeIntervalMs?: number;
@@ -250,8 +251,8 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
   };
 
   /**
-   * Leases the chunk's timers (at most perOrgBatch of each org, `budget` in all), then fires each
-   * org's in its own transaction, `concurrency` orgs at a time.
+   * Leases the chunk's timers (at most perOrgBatch of each org, `budget` in all), then fires them
+   * in transactions of a few orgs each (see fireGroup), `concurrency` transactions at a time.
    */
   const fireOrgs = async (orgs: string[], at: Date, budget: number) => {
     const token = randomUUID();
@@ -268,12 +269,14 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
       list.push(timer);
     }
     const queue = orgs.filter((orgId) => byOrg.has(orgId));
-    // Consecutive orgs share a transaction up to perOrgBatch timers; an org's share is never split.
+    // Consecutive orgs share a transaction up to perOrgBatch timers, fewer when that leaves the
+    // round's concurrency unused; an org's share is never split.
+    const groupSize = Math.min(perOrgBatch, Math.ceil(leased.length / concurrency));
     const groups: Array<Array<[string, DueTimer[]]>> = [];
     let size = Infinity;
     for (const orgId of queue) {
       const timers = byOrg.get(orgId)!;
-      if (size + timers.length > perOrgBatch) {
+      if (size + timers.length > groupSize) {
         groups.push([]);
         size = 0;
       }

@@ -196,6 +196,57 @@ describe('event store (Postgres)', () => {
     }
   });
 
+  it('appends without a savepoint when the caller locks the stream; a conflict still throws and aborts the transaction', async () => {
+    const ref = stream();
+    const savepoints: string[] = [];
+    const appended = await withOrg(db.app, ref.orgId, async (trx) => {
+      trx.on('query', (q: { sql: string }) => {
+        if (/savepoint/i.test(q.sql)) savepoints.push(q.sql);
+      });
+      const first = await store.append(
+        trx,
+        { ...ref, expectedVersion: 'no_stream', events: [newEvent('RuleCreated'), newEvent('RuleEnabled')] },
+        { streamLocked: true },
+      );
+      const second = await store.append(
+        trx,
+        { ...ref, expectedVersion: 2, events: [newEvent('RuleDisabled')] },
+        { streamLocked: true },
+      );
+      return [first.nextVersion, second.nextVersion];
+    });
+    expect(appended).toEqual([2, 3]);
+    expect(savepoints).toEqual([]);
+    // Stale by the version check: ConcurrencyError before any insert, the transaction goes on.
+    const stale = await withOrg(db.app, ref.orgId, async (trx) => {
+      const error = await store
+        .append(
+          trx,
+          { ...ref, expectedVersion: 1, events: [newEvent('RuleEnabled')] },
+          { streamLocked: true },
+        )
+        .catch((caught: unknown) => caught);
+      const after = await store.readStream(trx, ref.orgId, ref.streamType, ref.streamId);
+      return { error, versions: after.map((e) => e.streamVersion) };
+    });
+    expect(stale.error).toBeInstanceOf(ConcurrencyError);
+    expect(stale.versions).toEqual([1, 2, 3]);
+    // A repeated event id: DuplicateEventError, and the whole transaction is rolled back.
+    const dup = newEvent('RuleEnabled');
+    await withOrg(db.app, ref.orgId, (trx) =>
+      store.append(trx, { ...ref, expectedVersion: 3, events: [dup] }, { streamLocked: true }),
+    );
+    await expect(
+      withOrg(db.app, ref.orgId, (trx) =>
+        store.append(trx, { ...ref, expectedVersion: 4, events: [dup] }, { streamLocked: true }),
+      ),
+    ).rejects.toBeInstanceOf(DuplicateEventError);
+    const events = await withOrg(db.app, ref.orgId, (trx) =>
+      store.readStream(trx, ref.orgId, ref.streamType, ref.streamId),
+    );
+    expect(events).toHaveLength(4);
+  });
+
   it("appends concurrently with expectedVersion 'any' without losing events", async () => {
     const ref = stream();
     await Promise.all(

@@ -19,13 +19,23 @@ export type ReadStreamOptions = { fromVersion?: number };
 
 export type AggregateResult<State> = { state: State; currentVersion: number };
 
+export type AppendOptions = {
+  /**
+   * The caller holds a lock that makes it the stream's only writer in this transaction (e.g. its
+   * snapshot row FOR UPDATE): the insert goes without a savepoint, two round trips fewer. A
+   * conflict then aborts the caller's transaction (ConcurrencyError or DuplicateEventError is
+   * still thrown), so a caller that retries in the same transaction must not pass it.
+   */
+  streamLocked?: boolean;
+};
+
 export type EventStore = {
   /**
    * Appends events to a stream inside the caller's transaction (normally withOrg's, so the
    * events and any projection change commit together). Throws ConcurrencyError when the stream
    * is not at `expectedVersion`, including when a concurrent writer wins the race.
    */
-  append(trx: Knex.Transaction, request: AppendRequest): Promise<AppendResult>;
+  append(trx: Knex.Transaction, request: AppendRequest, options?: AppendOptions): Promise<AppendResult>;
   readStream<E extends Message = Message>(
     trx: Knex.Transaction,
     orgId: string,
@@ -85,7 +95,11 @@ export function createEventStore(
     return row?.stream_version ?? 0;
   }
 
-  async function append(trx: Knex.Transaction, request: AppendRequest): Promise<AppendResult> {
+  async function append(
+    trx: Knex.Transaction,
+    request: AppendRequest,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
     if (!trx.isTransaction) throw new InvalidAppendError(['append must run inside a transaction (withOrg)']);
     const input = prepareAppend(request);
     const stream: StreamRef = { orgId: input.orgId, streamType: input.streamType, streamId: input.streamId };
@@ -95,10 +109,11 @@ export function createEventStore(
       if (!isAt(current, input.expectedVersion))
         throw new ConcurrencyError(stream, input.expectedVersion, current);
       try {
-        // A savepoint, so a lost race leaves the caller's transaction usable for a retry.
-        const inserted = await trx.transaction((savepoint) =>
-          insertEvents(savepoint, stream, current, input.events),
-        );
+        // A savepoint, so a lost race leaves the caller's transaction usable for a retry (unless
+        // the caller's lock rules the race out).
+        const inserted = options.streamLocked
+          ? await insertEvents(trx, stream, current, input.events)
+          : await trx.transaction((savepoint) => insertEvents(savepoint, stream, current, input.events));
         remember(input.events, inserted);
         return {
           nextVersion: current + input.events.length,
@@ -109,6 +124,7 @@ export function createEventStore(
         if (error.constraint === EVENT_ID_UNIQUE)
           throw new DuplicateEventError(error.detail ?? error.message);
         if (error.constraint !== STREAM_VERSION_UNIQUE) throw error;
+        if (options.streamLocked) throw new ConcurrencyError(stream, input.expectedVersion, current);
         if (input.expectedVersion === 'any' && attempt < ANY_VERSION_ATTEMPTS) continue;
         throw new ConcurrencyError(stream, input.expectedVersion, await currentVersion(trx, stream));
       }

@@ -2,7 +2,7 @@ export { evolveAll } from './decider';
 export type { Decider, Evolver } from './decider';
 export { ConcurrencyError, DuplicateEventError, InvalidAppendError } from './errors';
 export { createEventStore } from './event-store';
-export type { AggregateResult, EventStore, ReadStreamOptions } from './event-store';
+export type { AggregateResult, AppendOptions, EventStore, ReadStreamOptions } from './event-store';
 export { handleCommand } from './handle-command';
 export type { HandleCommandOptions, HandleCommandResult } from './handle-command';
 export { eventStoreMigrations } from './migrations';

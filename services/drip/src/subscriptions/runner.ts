@@ -129,13 +129,18 @@ export function createSubscriptionRunner(deps: {
     }
     let streamVersion = before;
     if (events.length > 0) {
-      const appended = await rt.eventStore.append(trx, {
-        orgId,
-        streamType: SUBSCRIPTION_STREAM,
-        streamId: state.subscriptionId,
-        expectedVersion: before === 0 ? 'no_stream' : before,
-        events,
-      });
+      // The subscription's row is locked FOR UPDATE (or was just inserted): its only writer.
+      const appended = await rt.eventStore.append(
+        trx,
+        {
+          orgId,
+          streamType: SUBSCRIPTION_STREAM,
+          streamId: state.subscriptionId,
+          expectedVersion: before === 0 ? 'no_stream' : before,
+          events,
+        },
+        { streamLocked: true },
+      );
       streamVersion = appended.nextVersion;
       void trx.executionPromise.then(
         () => rt.relay.wake(),

@@ -288,13 +288,18 @@ export function createRunner(deps: {
     events.push(...effectEvents(orgId, state, result.effects, at, metadata));
     let streamVersion = before;
     if (events.length > 0) {
-      const appended = await rt.eventStore.append(trx, {
-        orgId,
-        streamType: INSTANCE_STREAM,
-        streamId: state.instanceId,
-        expectedVersion: before === 0 ? 'no_stream' : before,
-        events,
-      });
+      // The instance's row is locked FOR UPDATE (or was just inserted): its only writer.
+      const appended = await rt.eventStore.append(
+        trx,
+        {
+          orgId,
+          streamType: INSTANCE_STREAM,
+          streamId: state.instanceId,
+          expectedVersion: before === 0 ? 'no_stream' : before,
+          events,
+        },
+        { streamLocked: true },
+      );
       streamVersion = appended.nextVersion;
       void trx.executionPromise.then(
         () => rt.relay.wake(),

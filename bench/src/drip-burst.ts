@@ -83,28 +83,33 @@ function appendOnFire(db: Database): TimerHandler {
   const store = createEventStore(db);
   return async (trx, timer) => {
     const firedAt = new Date();
-    await store.append(trx, {
-      orgId: timer.orgId,
-      streamType: 'workflow-instance',
-      streamId: timer.timerId,
-      expectedVersion: 'any',
-      events: [
-        {
-          id: randomUUID(),
-          type: 'cmis.triggers.schedule-fired',
-          data: {
-            scheduleId: timer.timerId,
-            name: 'wait timed out',
-            scheduledFor: timer.dueAt.toISOString(),
-            firedAt: firedAt.toISOString(),
+    await store.append(
+      trx,
+      {
+        orgId: timer.orgId,
+        streamType: 'workflow-instance',
+        streamId: timer.timerId,
+        expectedVersion: 'any',
+        events: [
+          {
+            id: randomUUID(),
+            type: 'cmis.triggers.schedule-fired',
+            data: {
+              scheduleId: timer.timerId,
+              name: 'wait timed out',
+              scheduledFor: timer.dueAt.toISOString(),
+              firedAt: firedAt.toISOString(),
+            },
+            metadata: {},
+            topic: scheduleFiredTopic.name,
+            key: `${timer.orgId}:${timer.timerId}`,
+            occurredAt: firedAt,
           },
-          metadata: {},
-          topic: scheduleFiredTopic.name,
-          key: `${timer.orgId}:${timer.timerId}`,
-          occurredAt: firedAt,
-        },
-      ],
-    });
+        ],
+      },
+      // The timer's stream has one writer, this firing (the timer row is deleted under its lease).
+      { streamLocked: true },
+    );
   };
 }
 

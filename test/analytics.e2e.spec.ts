@@ -357,15 +357,14 @@ describe('analytics, end to end', () => {
     expect(Date.parse(started!.time) - enteredAt).toBeGreaterThanOrEqual(0);
     expect(Date.parse(started!.time) - enteredAt).toBeLessThan(1_000);
     // ... and on the wall clock: from analytics recording the entry to the workflows service
-    // producing instance-started (Kafka create times), bounded loosely against a stall; the
-    // numbers are logged (0.27 s here on a quiet machine, 1.2–2 s under load).
+    // producing instance-started (Kafka create times), logged, not asserted (speed is the
+    // benchmarks' question; 0.12–0.27 s here on a quiet machine, 1.2–2 s under load).
     const wallMs = started!.producedAt - enteredAt;
     console.log(
       `segment-entered (${entered!.time}) → instance-started: produced +${wallMs} ms ` +
         `(segment-entered produced +${entered!.producedAt - enteredAt} ms; ` +
         `instance-started received here +${started!.receivedAt - enteredAt} ms)`,
     );
-    expect(wallMs).toBeLessThan(5_000);
     // Only the VIP entered; the other buyers (one order each) did not.
     expect(
       seen.filter((e) => e.type === 'cmis.analytics.segment-entered').map((e) => e.data.contactId),

@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { scheduleFiredTopic } from '@cmis/contracts';
 import {
   createDatabase,
-  createEventStore,
   createLogger,
   createTimerPoller,
   platformMigrations,
   timerMigrations,
   withSystem,
   type Database,
-  type TimerHandler,
 } from '@cmis/platform';
 import { uniqueName, uniqueSchema } from '@cmis/testkit';
 import { secondsSince, type Benchmark } from './bench';
+import { appendOnFire } from './timer-firing';
 import { BENCH_ADMIN_TOKEN, pollUntil, startServiceProcess } from './service-process';
 
 const COUNT = Number(process.env.BENCH_DRIP_COUNT ?? 100_000);
@@ -76,41 +74,6 @@ async function loadSubscribers(db: Database, orgId: string, dripId: string, due:
   for (const table of ['contacts', 'enrollments', 'subscriptions', 'timers']) {
     await db.owner.raw(`vacuum analyze ${table}`);
   }
-}
-
-/** The workflow-timers bench's firing: one published event appended in the firing's transaction. */
-function appendOnFire(db: Database): TimerHandler {
-  const store = createEventStore(db);
-  return async (trx, timer) => {
-    const firedAt = new Date();
-    await store.append(
-      trx,
-      {
-        orgId: timer.orgId,
-        streamType: 'workflow-instance',
-        streamId: timer.timerId,
-        expectedVersion: 'any',
-        events: [
-          {
-            id: randomUUID(),
-            type: 'cmis.triggers.schedule-fired',
-            data: {
-              scheduleId: timer.timerId,
-              name: 'wait timed out',
-              scheduledFor: timer.dueAt.toISOString(),
-              firedAt: firedAt.toISOString(),
-            },
-            metadata: {},
-            topic: scheduleFiredTopic.name,
-            key: `${timer.orgId}:${timer.timerId}`,
-            occurredAt: firedAt,
-          },
-        ],
-      },
-      // The timer's stream has one writer, this firing (the timer row is deleted under its lease).
-      { streamLocked: true },
-    );
-  };
 }
 
 /** Reference: COUNT due timers of one org fired by one poller with the drip service's settings. */

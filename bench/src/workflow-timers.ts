@@ -1,20 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { scheduleFiredTopic } from '@cmis/contracts';
 import {
   createDatabase,
-  createEventStore,
   createLogger,
   createTimerPoller,
   platformMigrations,
   timerMigrations,
   withSystem,
   type Database,
-  type TimerHandler,
 } from '@cmis/platform';
 import { uniqueSchema } from '@cmis/testkit';
 import PgBoss from 'pg-boss';
 import { secondsSince, type Benchmark } from './bench';
+import { appendOnFire } from './timer-firing';
 
 const COUNT = Number(process.env.BENCH_TIMERS_COUNT ?? 1_000_000);
 const ORGS = 100;
@@ -38,46 +36,6 @@ type Role =
   | { role: 'pg-boss'; url: string; schema: string; target: number };
 type Job = Role & { counter: SharedArrayBuffer };
 type Done = { lateMs: number[] };
-
-/**
- * What a workflow's timer does when it fires: one event appended to the instance's stream, in
- * the firing's transaction. A published one (schedule-fired, a real catalog topic), so the outbox
- * queues it as well, as a workflow's step events are.
- */
-function appendOnFire(db: Database, onFire?: (lateMs: number) => void): TimerHandler {
-  const store = createEventStore(db);
-  return async (trx, timer) => {
-    onFire?.(Date.now() - timer.dueAt.getTime());
-    const firedAt = new Date();
-    await store.append(
-      trx,
-      {
-        orgId: timer.orgId,
-        streamType: 'workflow-instance',
-        streamId: timer.timerId,
-        expectedVersion: 'any',
-        events: [
-          {
-            id: randomUUID(),
-            type: 'cmis.triggers.schedule-fired',
-            data: {
-              scheduleId: timer.timerId,
-              name: 'wait timed out',
-              scheduledFor: timer.dueAt.toISOString(),
-              firedAt: firedAt.toISOString(),
-            },
-            metadata: {},
-            topic: scheduleFiredTopic.name,
-            key: `${timer.orgId}:${timer.timerId}`,
-            occurredAt: firedAt,
-          },
-        ],
-      },
-      // The timer's stream has one writer, this firing (the timer row is deleted under its lease).
-      { streamLocked: true },
-    );
-  };
-}
 
 /** A replica of the service: pools and a poller, firing until the shared count is reached. */
 async function timersReplica(job: Extract<Role, { role: 'timers' }>, fired: Int32Array): Promise<Done> {

@@ -13,6 +13,10 @@ const segmentCall = {
   sourceId: NonEmpty.describe("The org's source whose write key sent the call"),
 };
 
+/** The contact a Segment call is about: userId, else anonymousId (one of them is always there). */
+export const contactIdOf = (call: { userId?: string; anonymousId?: string }): string =>
+  (call.userId ?? call.anonymousId)!;
+
 // Zod refinements do not reach JSON Schema: the registry sees both ids optional, zod enforces one.
 function requireContactId(value: { userId?: string; anonymousId?: string }, ctx: z.RefinementCtx): void {
   if (value.userId === undefined && value.anonymousId === undefined) {

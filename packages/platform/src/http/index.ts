@@ -29,3 +29,4 @@ export {
 } from './problems';
 export type { DomainErrorKind, FieldError, ProblemDocument, HttpProblemOptions } from './problems';
 export { servedRoutes, undocumentedRoutes, type ServedRoute } from './openapi';
+export { ifMatchVersion } from './if-match';

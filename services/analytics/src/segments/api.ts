@@ -1,7 +1,14 @@
 // Segments over HTTP: definitions (each change a new version, backfilled), members and counts,
 // and static lists uploaded as members.
 import { randomUUID } from 'node:crypto';
-import { asyncHandler, validate, ValidationError, withOrg, type ServiceRuntime } from '@cmis/platform';
+import {
+  asyncHandler,
+  validate,
+  ValidationError,
+  withOrg,
+  type ServiceRuntime,
+  ifMatchVersion,
+} from '@cmis/platform';
 import type { Request, Router } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
@@ -145,11 +152,7 @@ export function segmentRoutes(
     asyncHandler(async (req, res) => {
       const segment = checked(req.body);
       const { segmentId } = req.params;
-      const ifMatch = req.headers['if-match'];
-      const expectedVersion =
-        typeof ifMatch === 'string' && /^"?\d+"?$/.test(ifMatch)
-          ? Number(ifMatch.replace(/"/g, ''))
-          : undefined;
+      const expectedVersion = ifMatchVersion(req);
       const body = await tx(req, async (trx) => {
         const s = await store.execute(trx, org(req), {
           type: 'ChangeSegment',

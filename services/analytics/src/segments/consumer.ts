@@ -2,6 +2,7 @@
 // calls (counted by name), human email opens and clicks, and RFM moves (from this service's
 // own result topic). Each evaluates the contact in the same transaction as the projection change.
 import {
+  contactIdOf,
   contactsTopic,
   emailMessagesTopic,
   segmentEventsTopic,
@@ -15,8 +16,6 @@ import {
 import type { ServiceRuntime } from '@cmis/platform';
 import type { Membership } from './membership';
 
-type SegmentCall = { userId?: string; anonymousId?: string };
-const contactIdOf = (data: SegmentCall) => (data.userId ?? data.anonymousId)!;
 const chainOf = (e: EventEnvelope) => ({ correlationId: e.correlationId, causationId: e.id });
 const ENGAGEMENT: Record<string, 'opened' | 'clicked'> = {
   'cmis.email.message-opened': 'opened',

@@ -9,6 +9,7 @@ import {
   ValidationError,
   withOrg,
   type ServiceRuntime,
+  ifMatchVersion,
 } from '@cmis/platform';
 import type { Request, Router } from 'express';
 import type { Knex } from 'knex';
@@ -98,11 +99,7 @@ export function dripRoutes(router: Router, deps: DripApiDeps): void {
     validate({ params: DripParams }),
     asyncHandler(async (req, res) => {
       const campaign = checked(req.body);
-      const ifMatch = req.headers['if-match'];
-      const expectedVersion =
-        typeof ifMatch === 'string' && /^"?\d+"?$/.test(ifMatch)
-          ? Number(ifMatch.replace(/"/g, ''))
-          : undefined;
+      const expectedVersion = ifMatchVersion(req);
       const body = await tx(req, async (trx) => {
         await store.execute(trx, org(req), {
           type: 'UpdateCampaign',

@@ -4,6 +4,7 @@
 // each step's email (into the subscription's history), and analytics segment membership (a
 // campaign may enter on segment-entered and exit on segment-exited).
 import {
+  contactIdOf,
   contactsTopic,
   emailMessagesTopic,
   emailSubscriptionsTopic,
@@ -28,8 +29,6 @@ import type { CampaignStore, Matching } from '../campaigns/store';
 import { onEnd } from './progress';
 import type { Chain, EntryKind, SubscriptionRunner } from './runner';
 
-type SegmentCall = { userId?: string; anonymousId?: string };
-const contactIdOf = (data: SegmentCall) => (data.userId ?? data.anonymousId)!;
 const EMAIL_OUTCOMES: Record<string, string> = {
   'cmis.email.message-sent': 'sent',
   'cmis.email.message-suppressed': 'suppressed',

@@ -2,6 +2,7 @@
 // with the previous values for changed-by-%), schedule ticks (every entity of the rule's type).
 import type { EvaluationContext } from '@cmis/conditions';
 import {
+  contactIdOf,
   contactsTopic,
   entityMetricsTopic,
   scheduleFiredTopic,
@@ -21,7 +22,6 @@ import type { RuleIndex } from './rule-index';
 const SCHEDULE_PAGE = 1_000;
 
 type SegmentCall = { userId?: string; anonymousId?: string };
-const contactOf = (data: SegmentCall) => (data.userId ?? data.anonymousId)!;
 
 export async function startEvaluation(deps: {
   rt: ServiceRuntime;
@@ -41,7 +41,7 @@ export async function startEvaluation(deps: {
     if (rules.length === 0) return;
     const data = envelope.data as Record<string, unknown> & SegmentCall;
     const ctx: EvaluationContext = { event: data, ...(contact ? { contact } : {}) };
-    const contactId = contactOf(data);
+    const contactId = contactIdOf(data);
     await firing.fire(trx, orgId, laneOf(message), [
       {
         cause: cause(envelope),
@@ -66,7 +66,7 @@ export async function startEvaluation(deps: {
         return;
       }
       const data = envelope.data as ContactIdentified;
-      const traits = await upsertTraits(trx, orgId, contactOf(data), data.traits);
+      const traits = await upsertTraits(trx, orgId, contactIdOf(data), data.traits);
       await evaluateEvent(trx, orgId, event, traits);
     },
   });
@@ -78,7 +78,7 @@ export async function startEvaluation(deps: {
       const { envelope } = event;
       if ((await index.get(orgId)).rulesFor(`event:${envelope.type}`).length === 0) return;
       const row = await trx('contacts')
-        .where({ org_id: orgId, contact_id: contactOf(envelope.data as SegmentCall) })
+        .where({ org_id: orgId, contact_id: contactIdOf(envelope.data as SegmentCall) })
         .first('traits');
       await evaluateEvent(trx, orgId, event, row?.traits as Record<string, unknown> | undefined);
     },

@@ -12,6 +12,7 @@ import {
   type Allowlist,
   type InvalidatingCache,
   type ServiceRuntime,
+  ifMatchVersion,
 } from '@cmis/platform';
 import type { Request, Router } from 'express';
 import type { Knex } from 'knex';
@@ -122,11 +123,7 @@ export function workflowsRoutes(router: Router, deps: WorkflowsApiDeps): void {
     write,
     validate({ params: WorkflowParams, body: Draft }),
     asyncHandler(async (req, res) => {
-      const ifMatch = req.headers['if-match'];
-      const expectedRevision =
-        typeof ifMatch === 'string' && /^"?\d+"?$/.test(ifMatch)
-          ? Number(ifMatch.replace(/"/g, ''))
-          : undefined;
+      const expectedRevision = ifMatchVersion(req);
       const body = await tx(req, async (trx) => {
         await store.execute(trx, org(req), {
           type: 'UpdateDraft',

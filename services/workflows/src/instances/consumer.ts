@@ -2,6 +2,7 @@
 // delays), track calls (recorded for waits and backtests; entries, goals, exits and waits matched
 // to them) and the rules' enroll-in-workflow actions.
 import {
+  contactIdOf,
   contactsTopic,
   emailMessagesTopic,
   ruleActionsTopic,
@@ -44,7 +45,6 @@ export function buildActiveIndex(workflows: CompiledWorkflow[]): ActiveIndex {
 }
 
 type SegmentCall = { userId?: string; anonymousId?: string };
-const contactIdOf = (data: SegmentCall) => (data.userId ?? data.anonymousId)!;
 
 export function trackedFrom(envelope: EventEnvelope): TrackedEvent {
   const data = envelope.data as ActionTracked;

@@ -24,3 +24,12 @@ export {
   type WaitForMessagesOptions,
 } from './helpers';
 export { createScratchDatabase, type ScratchDatabase } from './scratch-database';
+export {
+  startServiceStack,
+  ServiceProcess,
+  CMIS_SERVICES,
+  type CmisServiceName,
+  type ServiceStack,
+  type ServiceStackOptions,
+  type StackOrg,
+} from './stack';

@@ -90,8 +90,24 @@ export function tail(file: string, lines = 40): string {
   }
 }
 
-/** An unused TCP port on 127.0.0.1, chosen by the kernel. */
-export function freePort(): Promise<number> {
+/** Ports this process was already given: the kernel may offer a closed one again at once. */
+const handedOut = new Set<number>();
+
+/**
+ * An unused TCP port on 127.0.0.1, chosen by the kernel, and never one this process was given
+ * before (a broker's listener and controller asked for one after the other once got the same).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await kernelPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no TCP port on 127.0.0.1 that this process was not given already');
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -5,6 +5,8 @@ import {
   Partitioners,
   type Admin,
   type Consumer,
+  type ConsumerConfig,
+  type ConsumerRunConfig,
   type ICustomPartitioner,
   type IHeaders,
   type KafkaConfig,
@@ -23,6 +25,7 @@ import {
   type Subscription,
   type TopicSpec,
 } from './bus';
+import { publishTraced } from '../telemetry/telemetry';
 import { coalescing } from './coalesce';
 
 export interface KafkaBusOptions {
@@ -31,7 +34,64 @@ export interface KafkaBusOptions {
   /** Partitions of one subscription handled at once (order per partition is kept). */
   partitionsConsumedConcurrently?: number;
   kafkaConfig?: Partial<KafkaConfig>;
+  /** Every consumer group's session (kafkajs's defaults when unset: 30 s and 3 s). */
+  consumerSession?: ConsumerSession;
   onError?(message: string, error: unknown): void;
+}
+
+export interface ConsumerSession {
+  /**
+   * How long the broker waits for a member's heartbeat before it moves the member's partitions.
+   * After a crash, a restarted process (a new member) takes over only once the dead one timed
+   * out: this bounds that recovery. Within the broker's group.{min,max}.session.timeout.ms.
+   */
+  sessionTimeoutMs?: number;
+  /** How often a member heartbeats (kafkajs heartbeats between batches); well under the timeout. */
+  heartbeatIntervalMs?: number;
+  /**
+   * The most bytes one fetch brings (every partition of it together), and so one handled group
+   * and its commit: DEFAULT_FETCH_MAX_BYTES when unset. kafkajs's own default (10 MiB) let a
+   * consumer catching up after a restart handle one group of ~20,000 events before its first
+   * commit, so it showed no progress for half a minute and a crash in it redid all of it.
+   */
+  fetchMaxBytes?: number;
+}
+
+/** 1 MiB a fetch (a few thousand events), per partition at most that too. */
+export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Heartbeats every `everyMs` until the returned stop is called. kafkajs heartbeats only between
+ * batches: a group whose handling outlasts the session timeout (a slow database, retries, a loaded
+ * machine) got its member evicted mid-work, its commit refused and its partitions rebalanced, and a
+ * short session made that common. kafkajs shares one heartbeat request between callers; a failed
+ * beat (a rebalance under way) is left to its next fetch, which rejoins.
+ */
+export function heartbeating(heartbeat: () => Promise<void>, everyMs: number): () => void {
+  const timer = setInterval(() => void heartbeat().catch(() => undefined), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * The producer's retries: backoff from 300 ms doubling to 10 s between attempts, about 40 s in all,
+ * so a broker restart is ridden out inside kafkajs, whose retries of a batch carry the same
+ * sequence numbers (the broker drops a copy it already wrote) rather than failing the send.
+ */
+const PRODUCER_RETRY = { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 };
+
+/** A subscription's kafkajs consumer settings: its group, fast and bounded fetches, the session. */
+export function consumerConfig(groupId: string, session: ConsumerSession = {}): ConsumerConfig {
+  const fetchMaxBytes = session.fetchMaxBytes ?? DEFAULT_FETCH_MAX_BYTES;
+  return {
+    groupId,
+    maxWaitTimeInMs: 100,
+    maxBytes: fetchMaxBytes,
+    maxBytesPerPartition: fetchMaxBytes,
+    retry: { retries: 10 },
+    ...(session.sessionTimeoutMs !== undefined ? { sessionTimeout: session.sessionTimeoutMs } : {}),
+    ...(session.heartbeatIntervalMs !== undefined ? { heartbeatInterval: session.heartbeatIntervalMs } : {}),
+  };
 }
 
 function toHeaders(headers: IHeaders | undefined): Headers {
@@ -149,11 +209,15 @@ function toKafkaMessages(messages: OutgoingMessage[]) {
 
 /**
  * How long subscribe waits for its group to be joined. A process restarted after a crash joins
- * only once the broker gave up on its dead member (kafkajs's session timeout, 30 s) and the
+ * only once the broker gave up on its dead member (the session timeout, 30 s by default) and the
  * rebalance finished (its rebalance timeout, 60 s): a 30 s deadline raced the first and made the
  * restarted process exit (seen in the fault test).
  */
-const JOIN_DEADLINE_MS = 90_000;
+/** How long a consumer that kafkajs gave up on waits before it is started again. */
+const CRASH_RESTART_DELAY_MS = 1_000;
+
+const joinDeadlineMs = (session: ConsumerSession = {}) =>
+  Math.max(90_000, (session.sessionTimeoutMs ?? 30_000) + 60_000);
 
 /** The production transport: kafkajs, idempotent producer with acks=all, manual commits. */
 export function createKafkaBus(options: KafkaBusOptions): Bus {
@@ -176,6 +240,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       const p = kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
+        retry: PRODUCER_RETRY,
         createPartitioner: javaCompatiblePartitioner,
       });
       await p.connect();
@@ -221,7 +286,22 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         .filter((b) => b.messages.length > 0)
         .map((b) => ({ topic: b.topic, messages: toKafkaMessages(b.messages) }));
       if (topicMessages.length === 0) return;
-      await (await getProducer()).sendBatch({ acks: -1, topicMessages });
+      const current = getProducer();
+      try {
+        await (await current).sendBatch({ acks: -1, topicMessages });
+      } catch (error) {
+        // A send that failed for good (past PRODUCER_RETRY) may have been written all the same (the
+        // answer lost), and kafkajs hands its sequence numbers to the next send: a next batch of the
+        // same length for a partition would be taken by the broker for that copy and dropped while
+        // acked, one of another length refused as out of order ever after. So the next send starts
+        // a fresh producer (a new producer id): a retry of a batch that was written is then a copy on
+        // the topic, with the same event ids, which inbox consumers drop; nothing is lost.
+        if (producer === current) {
+          producer = undefined;
+          void current.then((p) => p.disconnect()).catch(() => undefined);
+        }
+        throw error;
+      }
     },
     // Under the broker's default message.max.bytes (1 MiB) for any one partition's batch.
     { maxMessages: 10_000, maxBytes: 512 * 1024 },
@@ -229,17 +309,20 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
 
   return {
     transport: 'kafka',
-    publish: (topic, messages) => publishBatch([{ topic, messages }]),
-    publishBatch,
+    // Producer spans in the caller's context, before publishes of many callers are gathered.
+    publish: (topic, messages) => publishTraced([{ topic, messages }], publishBatch),
+    publishBatch: (batches) => publishTraced(batches, publishBatch),
 
     async subscribe<P>(sub: SubscribeOptions<P>): Promise<Subscription> {
-      const consumer = kafka.consumer({ groupId: sub.groupId, maxWaitTimeInMs: 100, retry: { retries: 10 } });
+      const consumer = kafka.consumer(consumerConfig(sub.groupId, options.consumerSession));
       consumers.add(consumer);
       let stopping = false;
+      const joinDeadline = joinDeadlineMs(options.consumerSession);
+      const heartbeatEveryMs = options.consumerSession?.heartbeatIntervalMs ?? 3_000;
       const joined = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`group ${sub.groupId} did not join within ${JOIN_DEADLINE_MS / 1000}s`)),
-          JOIN_DEADLINE_MS,
+          () => reject(new Error(`group ${sub.groupId} did not join within ${joinDeadline / 1000}s`)),
+          joinDeadline,
         );
         consumer.on(consumer.events.GROUP_JOIN, () => {
           clearTimeout(timer);
@@ -249,8 +332,29 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           clearTimeout(timer);
           onError(`consumer ${sub.groupId} crashed`, e.payload.error);
           reject(e.payload.error);
+          if (!e.payload.restart) restartAfterCrash();
         });
       });
+      /**
+       * kafkajs restarts a crashed consumer only after an error it deems retriable. Another one
+       * (e.g. "Failed to find group coordinator" while a broker restarts, seen in the chaos test)
+       * left the group stopped for good while the process looked healthy. Once joined, such a crash
+       * starts the consumer again here, until it runs or the subscription is stopped.
+       */
+      let joinedOnce = false;
+      let restartTimer: NodeJS.Timeout | undefined;
+      const restartAfterCrash = () => {
+        if (!joinedOnce || stopping || restartTimer) return;
+        restartTimer = setTimeout(() => {
+          restartTimer = undefined;
+          if (stopping) return;
+          consumer.run(runConfig).catch((error: unknown) => {
+            onError(`consumer ${sub.groupId}: starting again after a crash failed; retrying`, error);
+            restartAfterCrash();
+          });
+        }, CRASH_RESTART_DELAY_MS);
+      };
+      consumer.on(consumer.events.GROUP_JOIN, () => void (joinedOnce = true));
       await consumer.connect();
       for (const topic of sub.topics)
         await consumer.subscribe({ topic, fromBeginning: sub.fromBeginning ?? true });
@@ -285,6 +389,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         const batches = live.map((f) => f.batch);
         const running = () => !stopping && live.every((f) => f.isRunning() && !f.isStale());
         let committed = false;
+        const stopBeating = heartbeating(live[0]!.heartbeat, heartbeatEveryMs);
         try {
           const done = await retryUntilDone(
             () => handleBatches(batches, { isRunning: running, heartbeat: live[0]!.heartbeat }, prepared),
@@ -307,6 +412,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           for (const f of ours) f.resolveOffset(f.lastOffset);
           await live[0]!.heartbeat();
         } finally {
+          stopBeating();
           if (!committed && !stopping) {
             for (const f of live) {
               if (f.isStale()) continue;
@@ -374,7 +480,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         return gathered!;
       };
 
-      await consumer.run({
+      const runConfig: ConsumerRunConfig = {
         autoCommit: false,
         eachBatchAutoResolve: false,
         // Gathering needs every partition of a fetch in hand at once.
@@ -407,12 +513,14 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           if (stopping) return;
           await track(combined ? gather(fetched) : handleFetched([fetched], undefined as P));
         },
-      });
+      };
+      await consumer.run(runConfig);
       await joined;
       return {
         groupId: sub.groupId,
         async stop() {
           stopping = true;
+          clearTimeout(restartTimer);
           // The batches in hand finish and commit first: kafkajs drops commits once it stops.
           await Promise.allSettled([...inFlight]);
           consumers.delete(consumer);

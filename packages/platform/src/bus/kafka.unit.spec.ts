@@ -1,5 +1,5 @@
 import { logLevel, Partitioners, type PartitionMetadata } from 'kafkajs';
-import { javaCompatiblePartitioner, murmur2, quietLogCreator } from './kafka';
+import { consumerConfig, heartbeating, javaCompatiblePartitioner, murmur2, quietLogCreator } from './kafka';
 
 const partitions = (n: number): PartitionMetadata[] =>
   Array.from({ length: n }, (_, partitionId) => ({
@@ -102,5 +102,65 @@ describe('quietLogCreator', () => {
       }),
       expect.objectContaining({ message: '[Consumer] Response ListOffsets(key: 2, version: 3)' }),
     ]);
+  });
+});
+
+describe('consumerConfig', () => {
+  it("passes the session settings to every subscription's consumer", () => {
+    expect(
+      consumerConfig('rules.user-actions', {
+        sessionTimeoutMs: 10_000,
+        heartbeatIntervalMs: 1_000,
+        fetchMaxBytes: 256 * 1024,
+      }),
+    ).toEqual({
+      groupId: 'rules.user-actions',
+      maxWaitTimeInMs: 100,
+      maxBytes: 256 * 1024,
+      maxBytesPerPartition: 256 * 1024,
+      retry: { retries: 10 },
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
+  });
+
+  it("leaves kafkajs's defaults (30 s, 3 s) when none are set", () => {
+    const config = consumerConfig('rules.user-actions', { sessionTimeoutMs: undefined });
+    expect(config).not.toHaveProperty('sessionTimeout');
+    expect(config).not.toHaveProperty('heartbeatInterval');
+  });
+
+  it("bounds a fetch to 1 MiB, not kafkajs's 10 MiB, when no limit is set", () => {
+    const config = consumerConfig('rules.user-actions');
+    expect(config.maxBytes).toBe(1024 * 1024);
+    expect(config.maxBytesPerPartition).toBe(1024 * 1024);
+  });
+});
+
+describe('heartbeating', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('beats while a handling runs and stops when told', async () => {
+    let beats = 0;
+    const stop = heartbeating(async () => void (beats += 1), 20);
+    await sleep(130);
+    stop();
+    const atStop = beats;
+    await sleep(80);
+
+    expect(atStop).toBeGreaterThanOrEqual(3);
+    expect(beats).toBe(atStop);
+  });
+
+  it('leaves a failed beat (a rebalance under way) to the next fetch', async () => {
+    let beats = 0;
+    const stop = heartbeating(async () => {
+      beats += 1;
+      throw new Error('The group is rebalancing, so a rejoin is needed');
+    }, 20);
+    await sleep(70);
+    stop();
+
+    expect(beats).toBeGreaterThanOrEqual(2);
   });
 });

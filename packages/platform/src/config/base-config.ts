@@ -50,6 +50,12 @@ export const BrokerList = z
     });
   });
 
+const Milliseconds = z.coerce
+  .number({ invalid_type_error: 'must be a number of milliseconds' })
+  .int('must be a whole number of milliseconds')
+  .min(100, 'must be at least 100 ms')
+  .max(3_600_000, 'must be at most an hour');
+
 const ServiceName = z
   .string()
   .regex(/^[a-z][a-z0-9-]*$/, 'must be lowercase letters, digits and dashes, starting with a letter');
@@ -83,6 +89,24 @@ export function baseConfig(defaults: BaseConfigDefaults) {
       .number({ invalid_type_error: 'must be a number of days' })
       .positive('must be more than 0 days')
       .default(7),
+    /**
+     * Consumer-group session timeout: how soon a crashed member's partitions move to a restarted
+     * or surviving member (kafkajs's default 30 s when unset). The broker bounds it
+     * (group.min.session.timeout.ms, 6 s by default, to group.max.session.timeout.ms).
+     */
+    KAFKA_SESSION_TIMEOUT_MS: Milliseconds.optional(),
+    /** How often consumers heartbeat (kafkajs's default 3 s); a third of the timeout or less. */
+    KAFKA_HEARTBEAT_INTERVAL_MS: Milliseconds.optional(),
+    /**
+     * The most bytes a consumer's fetch brings, all its partitions together (1 MiB when unset):
+     * what one handled batch commits at once, so what a consumer catching up shows as progress
+     * and redoes after a crash in it.
+     */
+    KAFKA_FETCH_MAX_BYTES: z.coerce
+      .number({ invalid_type_error: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(64 * 1024, 'must be at least 65536 bytes')
+      .optional(),
   });
 }
 

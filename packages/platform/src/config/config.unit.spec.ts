@@ -42,6 +42,9 @@ describe('loadConfig', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       CMIS_ADMIN_TOKEN: 'a'.repeat(32),
       CMIS_INBOX_RETENTION_DAYS: '14',
+      KAFKA_SESSION_TIMEOUT_MS: '10000',
+      KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+      KAFKA_FETCH_MAX_BYTES: '524288',
       RULES_MAX_BATCH: '7',
       RULES_SIGNING_SECRET: 's',
       UNRELATED: 'ignored',
@@ -58,6 +61,9 @@ describe('loadConfig', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
       CMIS_ADMIN_TOKEN: 'a'.repeat(32),
       CMIS_INBOX_RETENTION_DAYS: 14,
+      KAFKA_SESSION_TIMEOUT_MS: 10_000,
+      KAFKA_HEARTBEAT_INTERVAL_MS: 1_000,
+      KAFKA_FETCH_MAX_BYTES: 524_288,
       RULES_MAX_BATCH: 7,
       RULES_SIGNING_SECRET: 's',
     });
@@ -105,6 +111,23 @@ describe('loadConfig', () => {
     for (const variable of ['HTTP_PORT', 'LOG_LEVEL', 'KAFKA_BROKERS', 'RULES_SIGNING_SECRET']) {
       expect(error.message).toContain(`${variable}: `);
     }
+  });
+
+  it('refuses consumer settings out of range: session milliseconds, fetch bytes', () => {
+    const error = configErrorOf(() =>
+      loadConfig(RulesConfig, {
+        RULES_SIGNING_SECRET: 's',
+        KAFKA_SESSION_TIMEOUT_MS: '10s',
+        KAFKA_HEARTBEAT_INTERVAL_MS: '50',
+        KAFKA_FETCH_MAX_BYTES: '1000',
+      }),
+    );
+
+    expect(error.issues).toEqual([
+      { variable: 'KAFKA_SESSION_TIMEOUT_MS', message: 'must be a number of milliseconds' },
+      { variable: 'KAFKA_HEARTBEAT_INTERVAL_MS', message: 'must be at least 100 ms' },
+      { variable: 'KAFKA_FETCH_MAX_BYTES', message: 'must be at least 65536 bytes' },
+    ]);
   });
 
   it('never repeats a value in the error message, since values may be secrets', () => {

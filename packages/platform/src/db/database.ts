@@ -1,7 +1,8 @@
 import knex, { type Knex } from 'knex';
 import type { Client } from 'pg';
 import { ensureServiceRoles, withBootstrapLock } from './bootstrap';
-import { DatabaseConfigError, UnsafeRoleError } from './errors';
+import { DatabaseConfigError, SchemaNotMigratedError, UnsafeRoleError } from './errors';
+import { INVALID_PARAMETER_VALUE, isPgError, UNDEFINED_TABLE } from './pg-errors';
 import { registerConnection } from './tenancy';
 
 export type DatabaseOptions = {
@@ -23,6 +24,12 @@ export type DatabaseOptions = {
   poolMax?: number;
   /** Size of the owner pool: migrations, plus the relay's and pollers' concurrent shards. */
   ownerPoolMax?: number;
+  /**
+   * Create the roles and the schema before the first connection (default true). False when a
+   * separate migration step did it (`main.js migrate`): no admin session is opened, and the
+   * URLs are used as given.
+   */
+  bootstrap?: boolean;
 };
 
 /** A migration shipped in code: services keep them in src/db/migrations/*.ts. */
@@ -42,6 +49,8 @@ export type Database = {
   readonly app: Knex;
   /** Applies pending migrations in list order; resolves to the names applied now. */
   migrate(migrations: readonly Migration[]): Promise<string[]>;
+  /** Changes nothing; throws SchemaNotMigratedError naming what `migrate` would still apply. */
+  verifyMigrated(migrations: readonly Migration[]): Promise<void>;
   destroy(): Promise<void>;
 };
 
@@ -65,6 +74,7 @@ export function createDatabase(options: DatabaseOptions): Database {
 
   let bootstrapped: Promise<void> | undefined;
   const bootstrap = (): Promise<void> => {
+    if (options.bootstrap === false) return Promise.resolve();
     bootstrapped ??= withBootstrapLock(adminUrl, schema, (client) =>
       ensureServiceRoles(client, { schema, ownerRole, appRole, appPassword: runtime.password }),
     ).catch((error: unknown) => {
@@ -134,6 +144,22 @@ export function createDatabase(options: DatabaseOptions): Database {
         await hideMigrationTables(owner, schema, appRole);
         return applied;
       });
+    },
+    async verifyMigrated(migrations) {
+      migrationSource(migrations); // the same checks of names as migrate
+      let applied: Set<string>;
+      try {
+        const { rows } = await owner.raw<{ rows: Array<{ name: string }> }>('select name from ??', [
+          `${schema}.${MIGRATIONS_TABLE}`,
+        ]);
+        applied = new Set(rows.map((row) => row.name));
+      } catch (error) {
+        // No owner role (set role fails), no schema or no migration table yet: nothing was migrated.
+        if (!isPgError(error, INVALID_PARAMETER_VALUE) && !isPgError(error, UNDEFINED_TABLE)) throw error;
+        applied = new Set();
+      }
+      const pending = migrations.map((m) => m.name).filter((name) => !applied.has(name));
+      if (pending.length > 0) throw new SchemaNotMigratedError(schema, pending);
     },
     async destroy() {
       await Promise.all([app.destroy(), owner.destroy()]);

@@ -37,3 +37,20 @@ export class UnsafeRoleError extends Error {
 export class TenantTableError extends Error {
   override readonly name = 'TenantTableError';
 }
+
+/**
+ * The service was told its schema is migrated by a separate step (DATABASE_MIGRATIONS=verify)
+ * but migrations are pending; it refuses to start rather than run on a partial schema.
+ */
+export class SchemaNotMigratedError extends Error {
+  override readonly name = 'SchemaNotMigratedError';
+  constructor(
+    readonly schema: string,
+    readonly pending: readonly string[],
+  ) {
+    super(
+      `schema ${schema} is not migrated: ${pending.length} migration${pending.length === 1 ? '' : 's'} pending ` +
+        `(${pending.slice(0, 3).join(', ')}${pending.length > 3 ? ', …' : ''}); run the service's migrate step first`,
+    );
+  }
+}

@@ -5,6 +5,7 @@ export { OrgId, withOrg, withOrgs, withSystem } from './tenancy';
 export {
   DatabaseConfigError,
   InvalidOrgIdError,
+  SchemaNotMigratedError,
   TenantTableError,
   UnsafeRoleError,
   WrongConnectionError,

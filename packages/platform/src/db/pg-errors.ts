@@ -3,6 +3,9 @@ export const DUPLICATE_OBJECT = '42710';
 export const DUPLICATE_SCHEMA = '42P06';
 export const UNIQUE_VIOLATION = '23505';
 export const INSUFFICIENT_PRIVILEGE = '42501';
+export const UNDEFINED_TABLE = '42P01';
+/** Also what `set role` answers for a role that does not exist. */
+export const INVALID_PARAMETER_VALUE = '22023';
 
 export type PgError = Error & { code: string; constraint?: string; detail?: string };
 

@@ -13,3 +13,5 @@ export type { GivenStep, ThenStep, WhenStep } from './spec';
 export { AppendRequest, EventMetadata, ExpectedVersion, NewEvent } from './types';
 export type { AppendResult, Event, Message, StoredEvent, StreamRef } from './types';
 export { boundedId, stableHash32, stableId } from './stable-id';
+export { projectAppended, rebuildProjection } from './rebuild';
+export type { ProjectionChange, RebuildableProjection, RebuildReport } from './rebuild';

@@ -7,6 +7,7 @@ import { lazyRequestLoggers, observeRequests } from './observe-requests';
 import { problemHandler, routeNotFound } from './problem-handler';
 import { routePatternAccessors } from './route-pattern';
 import { storableBody } from './storable-body';
+import { storableUrl } from './storable-url';
 import { JSON_MEDIA_TYPES } from './validate';
 
 export interface HttpAppOptions {
@@ -47,6 +48,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }, next);
   });
 
+  app.use(storableUrl());
   app.use(jsonBody({ limit: options.bodyLimit ?? '512kb', type: JSON_MEDIA_TYPES }));
   app.use(storableBody());
   options.routes?.(app);

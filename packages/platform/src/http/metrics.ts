@@ -16,6 +16,10 @@ export interface Metrics {
   inboxProcessedRows: Gauge;
   /** Counted by the embedded bus: handlers still running past their partition's stop deadline. */
   busStuckHandlers: Counter<'group' | 'topic'>;
+  /** Counted by the runtime: each retry of a consumer's failed batch, per topic in it. */
+  inboxRetries: Counter<'group' | 'topic'>;
+  /** Counted by the runtime: records published to a dead-letter topic, by their original topic. */
+  deadLetters: Counter<'group' | 'topic'>;
 }
 
 export interface MetricsOptions {
@@ -70,6 +74,19 @@ export function createMetrics(options: MetricsOptions): Metrics {
     busStuckHandlers: new Counter({
       name: 'bus_stuck_handlers_total',
       help: 'Handlers the embedded bus left behind at a partition stop (partition released uncommitted)',
+      labelNames: ['group', 'topic'],
+      registers: [registry],
+    }),
+    inboxRetries: new Counter({
+      name: 'inbox_retries_total',
+      help: 'Retries of a consumer batch that failed (transient errors), by consumer group and topic',
+      labelNames: ['group', 'topic'],
+      registers: [registry],
+    }),
+    // No reason label: reasons are free text (decode and Postgres errors); the record's headers keep it.
+    deadLetters: new Counter({
+      name: 'dead_letters_total',
+      help: 'Records published to a dead-letter topic, by consumer group and original topic',
       labelNames: ['group', 'topic'],
       registers: [registry],
     }),

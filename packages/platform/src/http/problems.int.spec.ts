@@ -64,6 +64,16 @@ beforeAll(async () => {
           throw make ? make() : new Error('password=hunter2 leaked from the database driver');
         }),
       );
+      app.get('/v1/out-of-range', () => {
+        // What pg raises for `where version = 1099511627776` on an integer column.
+        throw Object.assign(new Error('value "1099511627776" is out of range for type integer'), {
+          code: '22003',
+        });
+      });
+      app.get('/v1/store-full', () => {
+        // What pg raises when Postgres has no connection slot left.
+        throw Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+      });
       app.get('/v1/sync-throw', () => {
         throw new TypeError('cannot read properties of undefined (secret internals)');
       });
@@ -219,6 +229,38 @@ describe('problem+json for every error', () => {
       path: '/v1/errors/boom',
       status: 500,
     });
+  });
+
+  it('400 for a path segment that is not percent-encoded UTF-8, or a path or query holding NUL', async () => {
+    for (const path of ['/v1/drips/%zz', '/v1/drips/%', '/v1/drips/%ED%A0%80']) {
+      expectProblem(await call(path), 400, 'urn:cmis:problem:malformed-path');
+    }
+    expectProblem(await call('/v1/drips/a%00b'), 400, 'urn:cmis:problem:validation');
+    const query = await call('/v1/drips/7e0c1a4e-43c1-4a1c-9d9b-5c8f7f1e2a10?limit=1%00');
+    expectProblem(query, 400, 'urn:cmis:problem:validation');
+    expect(query.body?.errors).toEqual([{ path: 'query.limit', message: expect.any(String) }]);
+  });
+
+  it('400 for a value Postgres refuses (SQLSTATE class 22), without its message', async () => {
+    const result = await call('/v1/out-of-range');
+
+    expectProblem(result, 400, 'urn:cmis:problem:invalid-value');
+    expect(result.text).not.toContain('1099511627776');
+  });
+
+  it('503 with Retry-After when Postgres is out of connections, not a 500', async () => {
+    const result = await call('/v1/store-full');
+
+    expectProblem(result, 503, 'urn:cmis:problem:store-unavailable');
+    expect(result.response.headers.get('retry-after')).toBe('1');
+  });
+
+  it('problem+json, not a bare status line, when node refuses the request head (431)', async () => {
+    const response = await fetch(`${server.url}/v1/drips/x?q=${'a'.repeat(20_000)}`);
+
+    expect(response.status).toBe(431);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toMatchObject({ type: 'urn:cmis:problem:headers-too-large', status: 431 });
   });
 
   it('replaces an ill-formed incoming request id', async () => {

@@ -1,5 +1,13 @@
-import { createServer, IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer,
+  IncomingMessage,
+  Server,
+  ServerOptions,
+  ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { problemType } from './problems';
 
 export interface RunningHttpServer {
   /** Base URL to call the server on, e.g. `http://127.0.0.1:43121`. */
@@ -82,6 +90,7 @@ export async function startHttpServer(
     });
   });
   server.on('request', app);
+  server.on('clientError', answerClientError);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -107,6 +116,31 @@ export async function startHttpServer(
   };
 
   return { url: `http://${urlHost(address)}:${address.port}`, port: address.port, server, close };
+}
+
+/**
+ * A request node's parser refused before express saw it (headers over the size limit, a malformed
+ * request line or header, a header timeout): node's own answer is a bare status line; every CMIS
+ * error is problem+json, so this one is too. The connection closes, as node's default does.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, slug, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'The request line and headers exceed the size limit']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'The request did not arrive in time']
+        : [400, 'malformed-request', 'The request is not well-formed HTTP'];
+  const title = STATUS_CODES[status] ?? 'Bad request';
+  const body = JSON.stringify({ type: problemType(slug), title, status, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function urlHost(address: AddressInfo): string {

@@ -1,5 +1,14 @@
 import { STATUS_CODES } from 'node:http';
 import { DomainError, DomainErrorKind, HttpProblem, ProblemDocument, problemType } from './problems';
+import { isPgDataError } from '../db/pg-errors';
+
+// SQLSTATE class 53 (insufficient resources: too many connections, out of memory or disk) and
+// 57P03 (cannot connect now): the store is out of capacity for a moment, not broken.
+const isPgCapacityError = (error: unknown): error is Error & { code: string } => {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (code.startsWith('53') || code === '57P03');
+};
+import { malformedPath } from './storable-url';
 
 export interface ProblemResponse {
   status: number;
@@ -60,7 +69,33 @@ export function toProblem(
 function asHttpProblem(error: unknown): HttpProblem | undefined {
   if (error instanceof HttpProblem) return error;
   if (error instanceof DomainError) return fromDomainError(error);
+  if (isUndecodablePathError(error)) return malformedPath();
+  if (isPgDataError(error)) {
+    // Postgres refused a value the request carried (a number out of its column's range, a
+    // malformed literal): routes bound what they can, this is the net under what they miss.
+    return new HttpProblem(
+      400,
+      'Invalid value',
+      `A value of the request is outside what the store accepts (SQLSTATE ${error.code})`,
+      { type: problemType('invalid-value') },
+    );
+  }
+  if (isPgCapacityError(error)) {
+    return new HttpProblem(503, 'Service unavailable', 'The store is at capacity; retry shortly', {
+      type: problemType('store-unavailable'),
+      headers: { 'Retry-After': '1' },
+    });
+  }
   return fromBodyParserError(error);
+}
+
+/**
+ * Express's router decodes each path parameter with decodeURIComponent and, when that fails
+ * (`%zz`, a lone `%`, the bytes of a lone surrogate), throws the URIError with status 400 but
+ * without http-errors' `expose`: the client's malformed path, not a fault of the service.
+ */
+function isUndecodablePathError(error: unknown): boolean {
+  return error instanceof URIError && (error as { status?: unknown }).status === 400;
 }
 
 function fromDomainError(error: DomainError): HttpProblem {

@@ -5,13 +5,13 @@ import {
   type Codec,
   type EventEnvelope,
 } from '@cmis/contracts';
-import { context, propagation, trace, SpanKind, type Span } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import type { Knex } from 'knex';
 import { backoffDelay, sleep, Wakeup, type Bus, type OutgoingMessage } from '../bus';
 import { DEAD_LETTER_HEADERS } from '../bus';
 import { withSystem, type Database } from '../db';
 import { recentAppendsOf, type PublishableEvent, type RecentAppends } from '../eventstore';
-import { CARRIED_TRACEPARENT, CARRIED_TRACESTATE, contextFromHeaders } from '../telemetry';
+import { contextFromHeaders, startProducerSpan } from '../telemetry';
 import { RELAY_SHARDS, relayLockClass } from './shards';
 
 export interface OutboxRelayOptions {
@@ -162,26 +162,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (!list) batches.set(topic, (list = []));
       list.push(message);
     };
-    const tracer = trace.getTracer('cmis');
     for (const { event } of rows) {
-      const span = tracer.startSpan(
-        `publish ${event.topic}`,
-        {
-          kind: SpanKind.PRODUCER,
-          attributes: {
-            'messaging.system': 'kafka',
-            'messaging.destination.name': event.topic,
-            'messaging.message.id': event.eventId,
-          },
-        },
+      // Each event's publish continues the trace it was appended in (its stored traceparent).
+      const { span, headers } = startProducerSpan(
+        event.topic,
+        { 'messaging.message.id': event.eventId, 'cmis.org_id': event.orgId },
         contextFromHeaders(traceHeadersOf(event)),
       );
       spans.push(span);
-      const headers: Record<string, string> = {};
-      propagation.inject(trace.setSpan(context.active(), span), headers);
-      // Survives the kafkajs instrumentation's own injection (see CARRIED_TRACEPARENT).
-      if (headers.traceparent) headers[CARRIED_TRACEPARENT] = headers.traceparent;
-      if (headers.tracestate) headers[CARRIED_TRACESTATE] = headers.tracestate;
       try {
         // The event store validated the payload against its catalog topic at append; the envelope
         // is built here from typed columns. Encoding need not validate them again.

@@ -5,6 +5,7 @@ export type {
   AdmissionDecision,
   AdmissionOptions,
   AdmissionRequest,
+  ClaimOutcome,
   CooldownLocks,
   InvalidatingCache,
   InvalidatingCacheOptions,

@@ -3,7 +3,7 @@ import { nonEmptyKey, wholeMs } from './arguments';
 import type { MemoryBackend } from './memory-backend';
 import { liveLock, sweepExpired, SWEEP_EVERY } from './memory-cooldown-locks';
 import { consumeMemory, sharedMemoryLimiter } from './rate-limiters';
-import type { Admission, AdmissionOptions, RateLimitDecision } from './types';
+import type { Admission, AdmissionOptions, ClaimOutcome, RateLimitDecision } from './types';
 
 /**
  * Same contract as the Redis admission, on the process's memory: the limiters and locks that
@@ -18,6 +18,21 @@ export function memoryAdmission(backend: MemoryBackend, options: AdmissionOption
   // As in Redis: a pending claim's value says so, a done one is 'done'.
   const token = `${pendingTtl === undefined ? '' : 'pending:'}${randomUUID()}`;
   let writes = 0;
+  const take = (claimKeys: readonly string[]): ClaimOutcome => {
+    const now = Date.now();
+    const pending = new Array<boolean>(claimKeys.length).fill(false);
+    const claimed = claimKeys.map((key, i) => {
+      if (++writes % SWEEP_EVERY === 0) sweepExpired(backend, now);
+      const held = liveLock(backend, nonEmptyKey(key), now);
+      if (held) {
+        pending[i] = held.token.startsWith('pending:');
+        return false;
+      }
+      backend.locks.set(key, { token, expiresAt: now + (pendingTtl ?? claimTtl) });
+      return true;
+    });
+    return { claimed, pending };
+  };
 
   return {
     async admit({ limitKeys, points, claimKeys }) {
@@ -29,19 +44,10 @@ export function memoryAdmission(backend: MemoryBackend, options: AdmissionOption
       const refusedBy = decisions.findIndex((d) => !d.allowed);
       if (refusedBy >= 0)
         return { allowed: false, refusedBy, retryAfterMs: decisions[refusedBy]!.retryAfterMs };
-      const now = Date.now();
-      const pending = new Array<boolean>(claimKeys.length).fill(false);
-      const claimed = claimKeys.map((key, i) => {
-        if (++writes % SWEEP_EVERY === 0) sweepExpired(backend, now);
-        const held = liveLock(backend, nonEmptyKey(key), now);
-        if (held) {
-          pending[i] = held.token.startsWith('pending:');
-          return false;
-        }
-        backend.locks.set(key, { token, expiresAt: now + (pendingTtl ?? claimTtl) });
-        return true;
-      });
-      return { allowed: true, claimed, pending };
+      return { allowed: true, ...take(claimKeys) };
+    },
+    async claim(claimKeys) {
+      return take(claimKeys);
     },
     async release(claimKeys) {
       const now = Date.now();

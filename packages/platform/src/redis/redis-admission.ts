@@ -3,7 +3,7 @@ import type Redis from 'ioredis';
 import { rateLimiterSettings, wholeMs } from './arguments';
 import { limitKey } from './rate-limiters';
 import { lockKey } from './redis-cooldown-locks';
-import type { Admission, AdmissionOptions } from './types';
+import type { Admission, AdmissionOptions, ClaimOutcome } from './types';
 
 // KEYS: the limits' counters, then the claims. ARGV: limit count, points, claim token, claim ttl
 // (ms), then per limit its window (s) and its points. Each counter is spent exactly as the rate
@@ -75,6 +75,17 @@ function scriptsOf(client: Redis): { admit: Script; release: Script; confirm: Sc
   };
 }
 
+/** The admit script's answer per claim (after its leading 1): taken, or held and whether pending. */
+function claimsOf(reply: number[], count: number): ClaimOutcome {
+  const claimed = new Array<boolean>(count);
+  const pending = new Array<boolean>(count);
+  for (let i = 0; i < count; i++) {
+    claimed[i] = reply[i + 1] === 1;
+    pending[i] = reply[i + 1] === 2;
+  }
+  return { claimed, pending };
+}
+
 /** One Lua script per admission: limits spent and claims taken in a single round trip. */
 export function redisAdmission(client: Redis, prefix: string, options: AdmissionOptions): Admission {
   const scripts = scriptsOf(client);
@@ -104,13 +115,21 @@ export function redisAdmission(client: Redis, prefix: string, options: Admission
       )) as number[];
       if (reply[0] === 0)
         return { allowed: false, refusedBy: reply[1]! - 1, retryAfterMs: Math.max(reply[2]!, 0) };
-      const claimed = new Array<boolean>(claimKeys.length);
-      const pending = new Array<boolean>(claimKeys.length);
-      for (let i = 0; i < claimKeys.length; i++) {
-        claimed[i] = reply[i + 1] === 1;
-        pending[i] = reply[i + 1] === 2;
-      }
-      return { allowed: true, claimed, pending };
+      return { allowed: true, ...claimsOf(reply, claimKeys.length) };
+    },
+    async claim(claimKeys) {
+      if (claimKeys.length === 0) return { claimed: [], pending: [] };
+      // The admit script with no limits: only the claims are taken.
+      const keys = claimKeys.map((k) => lockKey(prefix, k));
+      const reply = (await scripts.admit(
+        keys.length,
+        ...keys,
+        0,
+        1,
+        token,
+        pendingTtl ?? claimTtl,
+      )) as number[];
+      return claimsOf(reply, claimKeys.length);
     },
     async release(claimKeys) {
       if (claimKeys.length === 0) return 0;

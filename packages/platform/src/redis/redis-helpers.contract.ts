@@ -223,6 +223,38 @@ export function redisHelpersContract(peer: () => RedisHelpers): void {
       expect(await there.release([crashed, stored])).toBe(1);
     });
 
+    it('claim takes claims without spending a limit, and reports pending and done ones as admit does', async () => {
+      const name = key('ingest');
+      const options = {
+        limits: [{ name: `${name}-source`, points: 1, durationSeconds: 60 }, limits(name)[1]!],
+        claimTtlMs: 60_000,
+        pendingTtlMs: 60_000,
+      };
+      const here = open().admission(options);
+      const there = open().admission(options);
+      const [source, org] = [key('source'), key('org')];
+      const [pending, done, free] = [key('m'), key('m'), key('m')];
+      expect(
+        await here.admit({ limitKeys: [source, org], points: 1, claimKeys: [pending, done] }),
+      ).toMatchObject({
+        allowed: true,
+      });
+      await here.confirm([done]);
+      // The source's one point is spent: admit refuses, claim still answers (and spends nothing).
+      expect(await there.admit({ limitKeys: [source, org], points: 1, claimKeys: [] })).toMatchObject({
+        allowed: false,
+        refusedBy: 0,
+      });
+      expect(await there.claim([pending, done, free])).toEqual({
+        claimed: [false, false, true],
+        pending: [true, false, false],
+      });
+      expect(await here.claim([free])).toEqual({ claimed: [false], pending: [true] });
+      expect(await here.release([pending])).toBe(1);
+      expect(await there.claim([pending])).toEqual({ claimed: [true], pending: [false] });
+      expect(await there.claim([])).toEqual({ claimed: [], pending: [] });
+    });
+
     it('refuses nonsense settings and arguments', async () => {
       const helpers = open();
       expect(() => helpers.admission({ limits: limits(key('x')), claimTtlMs: 0 })).toThrow(RangeError);

@@ -91,6 +91,11 @@ export interface InvalidatingCacheOptions<T> {
 export interface Admission {
   admit(request: AdmissionRequest): Promise<AdmissionDecision>;
   /**
+   * Takes the claims without spending any limit: for a request that was admitted already and
+   * met claims still pending, looking again once their holder may have finished.
+   */
+  claim(claimKeys: readonly string[]): Promise<ClaimOutcome>;
+  /**
    * Gives claims back early (e.g. after a failed publish), each only if this instance holds it.
    * Returns how many it gave back.
    */
@@ -124,13 +129,14 @@ export interface AdmissionRequest {
   claimKeys: readonly string[];
 }
 
+export interface ClaimOutcome {
+  /** Per claim key: true when taken now, false when someone holds it. */ claimed: boolean[];
+  /** Per claim key not taken: true when its holder's claim is still pending (not yet done). */
+  pending: boolean[];
+}
+
 export type AdmissionDecision =
-  | {
-      allowed: true;
-      /** Per claim key: true when taken now, false when someone holds it. */ claimed: boolean[];
-      /** Per claim key not taken: true when its holder's claim is still pending (not yet done). */
-      pending: boolean[];
-    }
+  | ({ allowed: true } & ClaimOutcome)
   | {
       allowed: false;
       /** Index in `limits` of the limit that refused. */ refusedBy: number;

@@ -8,6 +8,9 @@ export interface PlatformConfig {
   SCHEMA_REGISTRY_URL?: string;
   DATABASE_URL?: string;
   REDIS_URL?: string;
+  KAFKA_SESSION_TIMEOUT_MS?: number;
+  KAFKA_HEARTBEAT_INTERVAL_MS?: number;
+  KAFKA_FETCH_MAX_BYTES?: number;
 }
 
 /** The transports every service in a process shares: bus, codec, Redis helpers, Postgres URL. */
@@ -36,6 +39,11 @@ export function createPlatform(options: PlatformOptions): Platform {
       ? createKafkaBus({
           brokers: config.KAFKA_BROKERS,
           clientId: options.clientId,
+          consumerSession: {
+            sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+            heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
+            fetchMaxBytes: config.KAFKA_FETCH_MAX_BYTES,
+          },
           onError: (message, error) => logger.error({ err: error }, message),
         })
       : undefined);

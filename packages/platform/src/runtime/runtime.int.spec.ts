@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { contactsTopic } from '@cmis/contracts';
 import { testEnv, uniqueName, until } from '@cmis/testkit';
 import { z } from 'zod';
+import { PoisonMessageError } from '../bus';
 import { withOrg, tenantTable } from '../db';
 import { asyncHandler, NotFoundError, validate } from '../http';
 import { startServiceProcess, type RunningServiceProcess } from './main';
@@ -11,6 +12,16 @@ const ADMIN_TOKEN = 'runtime-spec-admin-token-0123456789';
 
 /** What the toy's "vip" consumer was handed, by org: only messages its `concerns` test passed. */
 const vipHanded = new Map<string, Array<Record<string, unknown>>>();
+
+/**
+ * Orgs of this run whose "probe" contacts the toy's strict consumer refuses: `poison` is
+ * dead-lettered, `flaky` fails once (then the batch is retried). The topic keeps older runs' probes.
+ */
+const probingOrgs = new Set<string>();
+const flakyFailed = new Set<string>();
+const flakyHandled = new Set<string>();
+/** What the inbox reported to the strict consumer's own handlers, which the runtime counts first. */
+const strictReported = { retries: 0, deadLetters: 0 };
 
 /** A toy service: identify a contact over HTTP (event-sourced), read it back from a projection. */
 const createContactsService: CreateService = (rt) => ({
@@ -95,6 +106,23 @@ const createContactsService: CreateService = (rt) => ({
       handle: async ({ envelope }, { orgId }) => {
         const traits = (envelope.data as { traits?: Record<string, unknown> }).traits ?? {};
         vipHanded.set(orgId, [...(vipHanded.get(orgId) ?? []), traits]);
+      },
+    });
+    await rt.consume({
+      groupId: `${rt.name}.strict`,
+      topics: [contactsTopic.name],
+      concerns: (message) => message.value === null || message.value.includes('"probe"'),
+      onRetry: () => void strictReported.retries++,
+      onDeadLetter: () => void strictReported.deadLetters++,
+      handle: async ({ envelope }, { orgId }) => {
+        if (!probingOrgs.has(orgId)) return;
+        const probe = (envelope.data as { traits?: { probe?: string } }).traits?.probe;
+        if (probe === 'poison') throw new PoisonMessageError('the toy refuses poison probes');
+        if (probe === 'flaky' && !flakyFailed.has(orgId)) {
+          flakyFailed.add(orgId);
+          throw new Error('a transient failure, once');
+        }
+        if (probe === 'flaky') flakyHandled.add(orgId);
       },
     });
   },
@@ -184,6 +212,59 @@ describe('service runtime: a service process on Kafka, Postgres and Redis', () =
       (body) => JSON.stringify(body.traits) === JSON.stringify({ tier: 'vip' }),
     );
     expect(read.traits).toEqual({ tier: 'vip' });
+  });
+
+  it('counts a dead-lettered record and a retried batch on /metrics, by group and topic', async () => {
+    const org = (await (await call('POST', '/admin/orgs', ADMIN_TOKEN, { name: 'Probes' })).json()) as {
+      orgId: string;
+    };
+    probingOrgs.add(org.orgId);
+    const issued = (await (
+      await call('POST', `/admin/orgs/${org.orgId}/keys`, ADMIN_TOKEN, { scopes: ['contacts:write'] })
+    ).json()) as { key: string };
+    /** The value of the strict consumer's series of `metric` on the contacts topic, if any. */
+    const counter = (text: string, metric: string) =>
+      text
+        .split('\n')
+        .find(
+          (line) =>
+            line.startsWith(`${metric}{`) &&
+            line.includes(`group="${name}.strict"`) &&
+            line.includes(`topic="${contactsTopic.name}"`),
+        )
+        ?.split(' ')
+        .pop();
+    const scrape = async () => (await call('GET', '/metrics')).text();
+
+    // Present at 0 from the start, so that Prometheus' increase() sees the first one.
+    const before = await scrape();
+    expect(counter(before, 'dead_letters_total')).toBe('0');
+    expect(counter(before, 'inbox_retries_total')).toBe(String(strictReported.retries));
+
+    // One after the other: a retry of a batch holding the poison probe would dead-letter it again.
+    const poison = await until(
+      () => call('POST', '/contacts/p-1', issued.key, { traits: { probe: 'poison' } }),
+      (r) => r.status === 202,
+    );
+    expect(poison.status).toBe(202);
+    const afterPoison = await until(scrape, (text) => counter(text, 'dead_letters_total') !== '0');
+    // One dead letter is ours; a transient failure (shared Postgres, broker) of its batch after the
+    // publish would dead-letter it again on the retry, and that publish is counted too.
+    expect(strictReported.deadLetters).toBeGreaterThanOrEqual(1);
+    expect(counter(afterPoison, 'dead_letters_total')).toBe(String(strictReported.deadLetters));
+
+    const flaky = await call('POST', '/contacts/p-2', issued.key, { traits: { probe: 'flaky' } });
+    expect(flaky.status).toBe(202);
+    expect(await until(async () => flakyHandled.has(org.orgId), Boolean)).toBe(true);
+    expect(strictReported.retries).toBeGreaterThanOrEqual(1);
+    const metrics = await until(
+      scrape,
+      (text) => counter(text, 'inbox_retries_total') === String(strictReported.retries),
+      { timeoutMs: 5_000 },
+    );
+    expect(counter(metrics, 'inbox_retries_total')).toBe(String(strictReported.retries));
+    expect(counter(metrics, 'dead_letters_total')).toBe(String(strictReported.deadLetters));
+    expect(metrics).toContain('# TYPE dead_letters_total counter');
   });
 
   it('answers problem+json for a missing key, a missing scope and a bad body', async () => {

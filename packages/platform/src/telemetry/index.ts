@@ -4,8 +4,9 @@ export {
   contextFromHeaders,
   withSpanFrom,
   SpanKind,
-  CARRIED_TRACEPARENT,
-  CARRIED_TRACESTATE,
+  publishTraced,
+  serviceNameOf,
+  startProducerSpan,
   type Telemetry,
   type TelemetryOptions,
 } from './telemetry';

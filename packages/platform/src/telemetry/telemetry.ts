@@ -4,12 +4,12 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
-import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { OutgoingMessage } from '../bus/bus';
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -24,9 +24,27 @@ export interface Telemetry {
 }
 
 /**
- * Starts the OpenTelemetry NodeSDK with http/express, pg, ioredis and kafkajs
- * instrumentation. Call it before the instrumented modules are first required (main.ts
- * does it on its first line), or their calls go untraced.
+ * The service.name of a process: OTEL_SERVICE_NAME, SERVICE_NAME, else the service whose
+ * `services/<name>/dist/main.js` is the entry script (else every service's spans say "cmis").
+ */
+export function serviceNameOf(env: NodeJS.ProcessEnv, entryScript?: string): string {
+  const fromEntry = entryScript
+    ?.replace(/\\/g, '/')
+    .match(/(?:^|\/)services\/([a-z][a-z0-9-]*)\/dist\/main\.js$/)?.[1];
+  return env.OTEL_SERVICE_NAME || env.SERVICE_NAME || fromEntry || 'cmis';
+}
+
+/**
+ * Starts the OpenTelemetry NodeSDK with http/express, pg and ioredis instrumentation. Call it
+ * before the instrumented modules are first required (main.ts does it on its first line), or
+ * their calls go untraced.
+ *
+ * Kafka is traced by the platform itself, one span per message: a producer span per published
+ * message (the relay's per event, the bus's for direct publishes, see startProducerSpan) and a
+ * consumer span per consumed event, child of its producer span (the inbox's). kafkajs's own
+ * instrumentation is not used: it stamps a whole produce request, whose messages the bus gathers
+ * from many callers and traces, with one context, and it starts every fetched batch as a root
+ * "poll" span of a trace of its own, so no action would stay one trace across a Kafka hop.
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   const processors = [...(options.spanProcessors ?? [])];
@@ -46,7 +64,6 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       new ExpressInstrumentation(),
       new PgInstrumentation(),
       new IORedisInstrumentation(),
-      new KafkaJsInstrumentation({ producerHook: restoreCarriedTraceContext }),
     ],
   });
   sdk.start();
@@ -56,26 +73,59 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
 const tracer = () => trace.getTracer('cmis');
 
 /**
- * The outbox relay sends many events, each from its own trace, in one kafkajs call; the
- * kafkajs instrumentation would stamp them all with the relay's context. The relay puts each
- * event's own context in these headers too, and this hook puts it back after the
- * instrumentation injected its own.
+ * Starts the producer span of one message, child of `parent` (the context the message was
+ * caused in), and returns it with the traceparent/tracestate headers that carry it to the
+ * consumer. End the span once the broker acked (or refused) the message.
  */
-export const CARRIED_TRACEPARENT = 'cmis-traceparent';
-export const CARRIED_TRACESTATE = 'cmis-tracestate';
+export function startProducerSpan(
+  topic: string,
+  attributes: Record<string, string | number>,
+  parent: Context = context.active(),
+): { span: Span; headers: Record<string, string> } {
+  const span = tracer().startSpan(
+    `publish ${topic}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, ...attributes },
+    },
+    parent,
+  );
+  const headers: Record<string, string> = {};
+  propagation.inject(trace.setSpan(parent, span), headers);
+  return { span, headers };
+}
 
-function restoreCarriedTraceContext(
-  _span: unknown,
-  info: { message: { headers?: Record<string, unknown> } },
-): void {
-  const headers = info.message.headers;
-  const carried = headers?.[CARRIED_TRACEPARENT];
-  if (!headers || carried === undefined) return;
-  headers.traceparent = carried;
-  if (headers[CARRIED_TRACESTATE] !== undefined) headers.tracestate = headers[CARRIED_TRACESTATE];
-  else delete headers.tracestate;
-  delete headers[CARRIED_TRACEPARENT];
-  delete headers[CARRIED_TRACESTATE];
+/**
+ * Publishes through `send` with a producer span, child of the caller's context, for each message
+ * that carries no trace context of its own (the relay's and ingest's carry theirs). Called where
+ * the publish is asked for, before the bus gathers publishes of many callers into one request.
+ */
+export async function publishTraced(
+  batches: Array<{ topic: string; messages: OutgoingMessage[] }>,
+  send: (batches: Array<{ topic: string; messages: OutgoingMessage[] }>) => Promise<void>,
+): Promise<void> {
+  const spans: Span[] = [];
+  const traced = batches.map(({ topic, messages }) => ({
+    topic,
+    messages: messages.map((message) => {
+      if (message.headers?.traceparent !== undefined) return message;
+      const { span, headers } = startProducerSpan(topic, {});
+      spans.push(span);
+      // Nothing to carry without a valid context (no SDK, no trace): the message goes as it is.
+      return Object.keys(headers).length === 0
+        ? message
+        : { ...message, headers: { ...message.headers, ...headers } };
+    }),
+  }));
+  if (spans.length === 0) return send(batches);
+  try {
+    await send(traced);
+  } catch (error) {
+    for (const span of spans) span.setStatus({ code: 2, message: (error as Error).message });
+    throw error;
+  } finally {
+    for (const span of spans) span.end();
+  }
 }
 
 /** traceparent/tracestate of the active span, to store with an event or send as headers. */

@@ -36,11 +36,12 @@ export function createTenancyAdmin(options: TenancyAdminOptions) {
     orgId: string,
     type: 'cmis.tenancy.org-created' | 'cmis.tenancy.api-key-issued' | 'cmis.tenancy.api-key-revoked',
     data: unknown,
+    at: Date = now(),
   ) => {
     const envelope = createTopicEnvelope(tenancyTopic.name, {
       type,
       id: newEventId(),
-      time: now().toISOString(),
+      time: at.toISOString(),
       source: '/cmis/admin',
       subject: orgId,
       orgId,
@@ -73,8 +74,12 @@ export function createTenancyAdmin(options: TenancyAdminOptions) {
       });
       return { keyId: issued.keyId, key: issued.key, prefix: issued.prefix, scopes: input.scopes };
     },
-    async revokeKey(orgId: string, keyId: string) {
-      await publish(orgId, 'cmis.tenancy.api-key-revoked', { keyId });
+    /**
+     * `at` in the future revokes the key from then on (a rotation's grace period): the event's
+     * time is when the revocation takes effect, and the projections keep it as revoked_at.
+     */
+    async revokeKey(orgId: string, keyId: string, options: { at?: Date } = {}) {
+      await publish(orgId, 'cmis.tenancy.api-key-revoked', { keyId }, options.at);
     },
   };
 }

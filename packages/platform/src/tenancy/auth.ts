@@ -39,27 +39,27 @@ export interface ApiKeyAuth {
 export function createApiKeyAuth(options: ApiKeyAuthOptions): ApiKeyAuth {
   const ttl = options.cacheTtlMs ?? 1_000;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { at: number; row?: { org_id: string; hash: string; scopes: string[] } }>();
+  type KeyRow = { org_id: string; hash: string; scopes: string[]; revoked_at: Date | null };
+  const cache = new Map<string, { at: number; row?: KeyRow }>();
 
   const lookup = async (keyId: string) => {
     const hit = cache.get(keyId);
     if (hit && now() - hit.at < ttl) return hit.row;
-    const row = await withSystem(options.db.owner, (trx) =>
-      trx('tenancy_api_keys')
-        .where({ key_id: keyId })
-        .whereNull('revoked_at')
-        .first('org_id', 'hash', 'scopes'),
-    );
+    // A revoked_at still ahead is a revocation after a grace period: the key works until then.
+    const row = (await withSystem(options.db.owner, (trx) =>
+      trx('tenancy_api_keys').where({ key_id: keyId }).first('org_id', 'hash', 'scopes', 'revoked_at'),
+    )) as KeyRow | undefined;
     if (cache.size > 10_000) cache.clear();
     cache.set(keyId, { at: now(), row });
-    return row as { org_id: string; hash: string; scopes: string[] } | undefined;
+    return row;
   };
 
   const authenticate = async (key: string | undefined): Promise<ApiKeyPrincipal> => {
     if (!key) throw new UnauthorizedError('An API key is required (Authorization: Bearer <key>)');
     const keyId = keyIdOf(key);
     const row = keyId ? await lookup(keyId) : undefined;
-    if (!keyId || !row || !sameSecret(row.hash, hashApiKey(key))) {
+    const revoked = row?.revoked_at != null && new Date(row.revoked_at).getTime() <= now();
+    if (!keyId || !row || revoked || !sameSecret(row.hash, hashApiKey(key))) {
       throw new UnauthorizedError('The API key is unknown or revoked');
     }
     return { orgId: row.org_id, keyId, scopes: row.scopes };

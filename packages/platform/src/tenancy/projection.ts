@@ -10,6 +10,7 @@ export interface TenancyProjectionOptions {
   /** The service's name: its consumer group is `<service>.tenancy`. */
   service: string;
   onRetry?: InboxOptions['onRetry'];
+  onDeadLetter?: InboxOptions['onDeadLetter'];
 }
 
 /** Keeps the service's tenancy_orgs / tenancy_api_keys up to date from the tenancy topic. */
@@ -21,6 +22,7 @@ export function startTenancyProjection(options: TenancyProjectionOptions): Promi
     groupId: `${options.service}.tenancy`,
     topics: [tenancyTopic.name],
     onRetry: options.onRetry,
+    onDeadLetter: options.onDeadLetter,
     async handle({ envelope }, { trx, orgId }) {
       const at = new Date(envelope.time);
       const data = envelope.data as Record<string, unknown>;
@@ -47,9 +49,10 @@ export function startTenancyProjection(options: TenancyProjectionOptions): Promi
             .ignore();
           return;
         case 'cmis.tenancy.api-key-revoked':
+          // The earliest revocation wins: revoking now a key due to go after a grace period.
           await trx('tenancy_api_keys')
             .where({ key_id: data.keyId })
-            .whereNull('revoked_at')
+            .andWhere((q) => q.whereNull('revoked_at').orWhere('revoked_at', '>', at))
             .update({ revoked_at: at });
           return;
         default:

@@ -9,4 +9,4 @@ export {
   type TimerPoller,
   type TimerPollerOptions,
 } from './poller';
-export type { TimerMetrics } from './metrics';
+export { timerMetricsOf, type TimerMetrics } from './metrics';

@@ -46,4 +46,15 @@ export const timerMigrations: Migration[] = [
       await knex.raw('alter table timers drop column lease_token, drop column leased_until');
     },
   },
+  {
+    // The trace context a timer was scheduled in: its firing continues that trace (a workflow's
+    // delay before its email stays in the trace of the action that enrolled the contact).
+    name: 'platform_timers_0003_trace_context',
+    async up(knex) {
+      await knex.raw('alter table timers add column traceparent text, add column tracestate text');
+    },
+    async down(knex) {
+      await knex.raw('alter table timers drop column traceparent, drop column tracestate');
+    },
+  },
 ];

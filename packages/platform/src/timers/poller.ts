@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { context } from '@opentelemetry/api';
 import type { Knex } from 'knex';
 import { backoffDelay, Wakeup } from '../bus';
 import { withOrg, withOrgs, type Database } from '../db';
 import type { Metrics } from '../http';
 import type { Logger } from '../logging';
+import { SpanKind, withSpanFrom } from '../telemetry';
+import { FIRING_TIMER } from './schedule';
 import { timerMetricsOf, type TimerMetrics } from './metrics';
 import {
   deleteLeased,
@@ -88,6 +91,27 @@ const RETRY_CAP_MS = 60 * 60_000;
 const MIN_IDLE_WAIT_MS = 20;
 const ERROR_TEXT_LIMIT = 2_000;
 
+/**
+ * Runs a timer's handler in a span continuing the trace the timer was scheduled in, so what the
+ * firing appends (and everything downstream) stays in the trace of what asked for the timer.
+ */
+function fireTraced(timer: DueTimer, fire: () => Promise<void>): Promise<void> {
+  const carried: Record<string, string> = {};
+  if (timer.traceparent !== undefined) carried.traceparent = timer.traceparent;
+  if (timer.tracestate !== undefined) carried.tracestate = timer.tracestate;
+  return withSpanFrom(
+    `fire timer ${timer.kind}`,
+    carried,
+    SpanKind.INTERNAL,
+    { 'cmis.org_id': timer.orgId, 'cmis.timer_id': timer.timerId, 'cmis.timer_kind': timer.kind },
+    () =>
+      context.with(
+        context.active().setValue(FIRING_TIMER, { orgId: timer.orgId, timerId: timer.timerId }),
+        fire,
+      ),
+  );
+}
+
 /** 1 s, 2 s, 4 s … doubling up to an hour. */
 export function defaultTimerRetryDelay(attempts: number): number {
   return Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(Math.max(attempts - 1, 0), 30));
@@ -150,7 +174,7 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
             const handler = handlers[timer.kind];
             if (!handler) throw new BatchFailed(timer, noHandler(timer.kind));
             try {
-              await handler(trx, timer);
+              await fireTraced(timer, () => handler(trx, timer));
             } catch (error) {
               throw new BatchFailed(timer, error);
             }
@@ -198,7 +222,7 @@ export function createTimerPoller(options: TimerPollerOptions): TimerPoller {
           await deleteLeased(savepoint, current.orgId, [current.timerId], token);
           const handler = handlers[current.kind];
           if (!handler) throw noHandler(current.kind);
-          await handler(savepoint, current);
+          await fireTraced(current, () => handler(savepoint, current));
         });
         return 'fired';
       } catch (error) {

@@ -1,5 +1,10 @@
+import { context, createContextKey } from '@opentelemetry/api';
 import type { Knex } from 'knex';
 import { OrgId } from '../db';
+import { currentTraceHeaders } from '../telemetry';
+
+/** Set while a timer fires (by the poller): which timer it is. */
+export const FIRING_TIMER = createContextKey('cmis.firing-timer');
 
 export interface TimerSpec {
   orgId: string;
@@ -20,20 +25,39 @@ const MAX_ID_LENGTH = 500;
 
 /**
  * Schedules a timer in the caller's transaction, so it commits with the events that asked for it
- * (or not at all). The same timerId again replaces kind, due_at and payload and clears earlier
+ * (or not at all), with the active trace context: its firing continues that trace. The same timerId again replaces kind, due_at and payload and clears earlier
  * failures (a parked timer scheduled again is live again) and any lease (a round that leased the
  * old one does not fire it).
  */
 export async function scheduleTimer(trx: Knex.Transaction, spec: TimerSpec): Promise<void> {
   checkSpec(spec);
+  const trace = recurs(spec) ? {} : currentTraceHeaders();
   await trx.raw(
-    `insert into timers (org_id, timer_id, kind, due_at, payload)
-     values (?::uuid, ?, ?, ?, ?::jsonb)
+    `insert into timers (org_id, timer_id, kind, due_at, payload, traceparent, tracestate)
+     values (?::uuid, ?, ?, ?, ?::jsonb, ?, ?)
      on conflict (org_id, timer_id) do update
         set kind = excluded.kind, due_at = excluded.due_at, payload = excluded.payload,
+            traceparent = excluded.traceparent, tracestate = excluded.tracestate,
             attempts = 0, last_error = null, parked_at = null, lease_token = null, leased_until = null`,
-    [spec.orgId, spec.timerId, spec.kind, spec.dueAt, JSON.stringify(spec.payload ?? {})],
+    [
+      spec.orgId,
+      spec.timerId,
+      spec.kind,
+      spec.dueAt,
+      JSON.stringify(spec.payload ?? {}),
+      trace.traceparent ?? null,
+      trace.tracestate ?? null,
+    ],
   );
+}
+
+/**
+ * A timer scheduled again from its own firing recurs (a schedule's next tick, a daily aging):
+ * each of its firings starts a trace of its own instead of all of them growing one endless trace.
+ */
+function recurs(spec: TimerSpec): boolean {
+  const firing = context.active().getValue(FIRING_TIMER) as { orgId: string; timerId: string } | undefined;
+  return firing !== undefined && firing.orgId === spec.orgId && firing.timerId === spec.timerId;
 }
 
 /** Cancels a pending timer in the caller's transaction; false when there was none (or it fired). */

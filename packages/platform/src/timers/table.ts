@@ -13,6 +13,9 @@ export interface DueTimer {
   payload: Record<string, unknown>;
   /** Failed attempts before this one. */
   attempts: number;
+  /** The trace context it was scheduled in (its firing continues that trace). */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 type TimerRow = {
@@ -22,9 +25,11 @@ type TimerRow = {
   due_at: Date;
   payload: Record<string, unknown> | null;
   attempts: number;
+  traceparent: string | null;
+  tracestate: string | null;
 };
 
-const RETURNED = 't.org_id, t.timer_id, t.kind, t.due_at, t.payload, t.attempts';
+const RETURNED = 't.org_id, t.timer_id, t.kind, t.due_at, t.payload, t.attempts, t.traceparent, t.tracestate';
 
 // A timer is up for leasing when it is due, not parked and not leased by a replica right now.
 const LEASABLE = (alias: string) =>
@@ -182,6 +187,8 @@ function dueTimer(row: TimerRow): DueTimer {
     dueAt: row.due_at,
     payload: row.payload ?? {},
     attempts: row.attempts,
+    ...(row.traceparent !== null ? { traceparent: row.traceparent } : {}),
+    ...(row.tracestate !== null ? { tracestate: row.tracestate } : {}),
   };
 }
 

@@ -2,6 +2,7 @@
 // consumer groups and routes; service.ts runs the ones listed in slices.ts.
 import type { Migration, ServiceRuntime } from '@cmis/platform';
 import type { Router } from 'express';
+import type { BanditThrottle } from './experiments/bandit';
 
 export interface SliceContext {
   rt: ServiceRuntime;
@@ -9,6 +10,8 @@ export interface SliceContext {
   now: () => Date;
   /** Length of the periods measures are published for (default an hour). */
   measuresPeriodMs?: number;
+  /** How often a bandit split's allocation may be published, and after how many new outcomes. */
+  bandit?: Partial<BanditThrottle>;
 }
 
 export interface AnalyticsSlice {

@@ -5,3 +5,4 @@ export { advance, evolve, emptyState, type InstanceState, type EngineInput } fro
 export { simulate } from './simulate/simulate';
 export { openApiDocument } from './openapi';
 export { workflowsDemo, ABANDONED_CART_WORKFLOW } from './demo';
+export { workflowsProjection } from './definitions/projection';

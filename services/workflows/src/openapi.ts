@@ -119,6 +119,55 @@ const ROUTES: Route[] = [
 
 const { $schema: _ignored, ...workflowSchema } = jsonSchemaOf(WorkflowInput);
 
+// The bodies the routes of definitions/api.ts validate, other than the workflow itself.
+const id = { type: 'string', minLength: 1, maxLength: 200 };
+const version = { type: 'integer', minimum: 1 };
+const object = (properties: Record<string, object>, required: string[] = []) => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: false,
+});
+const BODIES: Record<string, object> = {
+  '/v1/workflows/{workflowId}/enrollments': object({ contactId: id, requestId: id }, ['contactId']),
+  '/v1/workflows/{workflowId}/simulate': object(
+    {
+      version,
+      contactId: id,
+      contact: { type: 'object' },
+      events: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 1000,
+        items: {
+          type: 'object',
+          required: ['name', 'at'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            at: { type: 'string', format: 'date-time' },
+            properties: { type: 'object' },
+          },
+        },
+      },
+    },
+    ['events'],
+  ),
+  '/v1/workflows/{workflowId}/backtest': object(
+    { version, from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' } },
+    ['from', 'to'],
+  ),
+  '/v1/workflows/{workflowId}/migrations': object(
+    {
+      fromVersion: version,
+      toVersion: version,
+      mapping: { type: 'object', additionalProperties: { type: 'string' } },
+      dryRun: { type: 'boolean' },
+    },
+    ['fromVersion', 'toVersion'],
+  ),
+};
+const json = (schema: object) => ({ requestBody: { content: { 'application/json': { schema } } } });
+
 const paths: Record<string, Record<string, object>> = {};
 for (const [method, path, summary, scope, params] of ROUTES) {
   paths[path] ??= {};
@@ -127,12 +176,10 @@ for (const [method, path, summary, scope, params] of ROUTES) {
     security: [{ apiKey: [`workflows:${scope}`] }],
     parameters: params.map(param),
     ...((method !== 'get' && path.endsWith('workflows')) || path.endsWith('/draft')
-      ? {
-          requestBody: {
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Workflow' } } },
-          },
-        }
-      : {}),
+      ? json({ $ref: '#/components/schemas/Workflow' })
+      : BODIES[path]
+        ? json(BODIES[path])
+        : {}),
     responses: { ...ok, ...errors },
   };
 }

@@ -13,6 +13,7 @@ import {
 import { workflowsMigrations } from './db/migrations';
 import { workflowsRoutes } from './definitions/api';
 import { createWorkflowStore } from './definitions/store';
+import { startAllocationConsumer } from './instances/allocations';
 import { buildActiveIndex, startConsumers, type ActiveIndex } from './instances/consumer';
 import { createRunner, STEP_TIMER } from './instances/runner';
 import { createWebhookWorker } from './webhooks/worker';
@@ -105,6 +106,7 @@ export function createWorkflowsService(options: WorkflowsServiceOptions = {}): C
       },
       async start() {
         await startConsumers({ rt, store, runner, index });
+        await startAllocationConsumer(rt);
         timers.start();
         webhooks.start();
         pruner = setInterval(() => void prune(), PRUNE_EVERY_MS).unref();

@@ -340,6 +340,20 @@ export const exampleData = {
       reason: 'CPA 80 vs 20',
       metrics: { fromCpa: 80, toCpa: 20 },
     },
+    'cmis.analytics.allocation-updated': {
+      experimentId: 'wf-1:split',
+      kind: 'workflow_split',
+      workflowId: 'wf-1',
+      stepId: 'split',
+      metric: 'conversion',
+      explorationShare: 0.05,
+      revision: 3,
+      asOf: '2026-12-06T10:00:00.000Z',
+      variants: [
+        { variantId: 'a', weight: 0.25, exposed: 100, conversions: 5 },
+        { variantId: 'b', weight: 0.75, exposed: 100, conversions: 9 },
+      ],
+    },
   },
   'cmis.analytics.measures.v1': {
     'cmis.analytics.measures-published': {

@@ -1,9 +1,10 @@
 // The analytics service's contracts: segment membership changes, RFM segment moves, experiment
-// decisions and budget recommendations. Workflows and drip enter and exit on segment events; the
-// email service acts on experiment decisions; a rule can act on a recommendation.
+// decisions, bandit allocations and budget recommendations. Workflows and drip enter and exit on
+// segment events; the email service acts on experiment decisions; workflows' random splits follow
+// allocations; a rule can act on a recommendation.
 import { z } from 'zod';
 import { defineTopic } from '../topic';
-import { DAY_MS, JsonObject, NonEmpty } from './common';
+import { DAY_MS, JsonObject, NonEmpty, Timestamp } from './common';
 
 const segmentRef = {
   segmentId: NonEmpty,
@@ -106,16 +107,82 @@ export const BudgetRecommended = z
   .describe('Move budget from a high-CPA campaign to a low-CPA one, within bounds');
 export type BudgetRecommended = z.infer<typeof BudgetRecommended>;
 
+/** Weights may miss 1 or the floor by rounding; anything further is a fault. */
+const WEIGHT_TOLERANCE = 1e-6;
+
+export const AllocationUpdated = z
+  .object({
+    experimentId: NonEmpty.describe('The split: <workflowId>:<stepId> for a workflow random split'),
+    kind: z.enum(['email', 'workflow_split', 'drip']),
+    workflowId: NonEmpty.optional().describe('For a workflow split: the workflow'),
+    stepId: NonEmpty.optional().describe('For a workflow split: its random_split step'),
+    metric: NonEmpty.describe('What the bandit optimises, e.g. conversion'),
+    explorationShare: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe('The least weight any variant gets (at most 1 / the number of variants)'),
+    revision: z
+      .number()
+      .int()
+      .positive()
+      .describe('Grows with every allocation of the experiment: keep the highest one seen'),
+    asOf: Timestamp.describe('When the allocation was computed'),
+    variants: z
+      .array(
+        z.object({
+          variantId: NonEmpty,
+          weight: z.number().min(0).max(1).describe('Share of new units; the weights sum to 1'),
+          exposed: z.number().int().nonnegative(),
+          conversions: z.number().int().nonnegative(),
+        }),
+      )
+      .min(2),
+  })
+  .superRefine((a, ctx) => {
+    const sum = a.variants.reduce((s, v) => s + v.weight, 0);
+    if (Math.abs(sum - 1) > WEIGHT_TOLERANCE)
+      ctx.addIssue({ code: 'custom', path: ['variants'], message: `the weights sum to ${sum}, not 1` });
+    if (a.explorationShare * a.variants.length > 1 + WEIGHT_TOLERANCE)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['explorationShare'],
+        message: `explorationShare ${a.explorationShare} is above 1/${a.variants.length}`,
+      });
+    a.variants.forEach((v, i) => {
+      if (v.weight < a.explorationShare - WEIGHT_TOLERANCE)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'weight'],
+          message: `variant ${v.variantId}: weight ${v.weight} is below the exploration share`,
+        });
+    });
+    if (new Set(a.variants.map((v) => v.variantId)).size !== a.variants.length)
+      ctx.addIssue({ code: 'custom', path: ['variants'], message: 'a variant is listed twice' });
+    if (a.kind === 'workflow_split' && (a.workflowId === undefined || a.stepId === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kind'],
+        message: 'a workflow split names workflowId and stepId',
+      });
+  })
+  .describe(
+    'A split allocated by a bandit has new weights: Thompson sampling over the metric, each variant keeping the exploration share',
+  );
+export type AllocationUpdated = z.infer<typeof AllocationUpdated>;
+
 export const analyticsDecisionsTopic = defineTopic({
   name: 'cmis.analytics.decisions.v1',
   service: 'analytics',
-  description: 'Decisions others act on: experiment winners and budget recommendations.',
+  description:
+    'Decisions others act on: experiment winners, bandit allocations of splits, budget recommendations.',
   keyDescription: 'subject is the experiment or the org (recommendations)',
   retentionMs: 90 * DAY_MS,
-  schemaVersion: 1,
+  schemaVersion: 2,
   events: {
     'cmis.analytics.experiment-decided': ExperimentDecided,
     'cmis.analytics.budget-recommended': BudgetRecommended,
+    'cmis.analytics.allocation-updated': AllocationUpdated,
   },
 });
 

@@ -15,6 +15,7 @@ import type { Request, Router } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { documentRoutes } from '../openapi';
+import { banditState } from './allocations';
 import { compareHoldout } from './holdout';
 import {
   DEFAULT_RESULT_OPTIONS,
@@ -70,7 +71,7 @@ documentRoutes([
     method: 'get',
     path: '/v1/experiments/{experimentId}',
     summary:
-      'Per-variant counts, rates and Wilson intervals, z / chi-squared, Welch t on revenue, mSPRT always-valid p, winners, bandit allocation (query: confidence, minSample, minExplorationShare)',
+      'Per-variant counts, rates and Wilson intervals, z / chi-squared, Welch t on revenue, mSPRT always-valid p, winners, bandit allocation suggestion, and for a split allocated by a bandit its published state (query: confidence, minSample, minExplorationShare)',
     scope: 'analytics:read',
   },
   {
@@ -146,13 +147,17 @@ export function experimentRoutes(router: Router, deps: { rt: ServiceRuntime; now
         ...(q.minSample !== undefined ? { minSample: q.minSample } : {}),
         ...(q.minExplorationShare !== undefined ? { minExplorationShare: q.minExplorationShare } : {}),
       };
-      const { kind, results } = await tx(req, (trx) => look(trx, org(req), req.params.experimentId, options));
+      const { kind, results, bandit } = await tx(req, async (trx) => ({
+        ...(await look(trx, org(req), req.params.experimentId, options)),
+        bandit: await banditState(trx, org(req), req.params.experimentId),
+      }));
       res.json({
         experimentId: req.params.experimentId,
         kind,
         confidence: options.confidence ?? DEFAULT_RESULT_OPTIONS.confidence,
         minSample: options.minSample ?? DEFAULT_RESULT_OPTIONS.minSample,
         ...results,
+        ...(bandit ? { bandit } : {}),
       });
     }),
   );

@@ -18,8 +18,13 @@ import {
 } from '@cmis/contracts';
 import type { ServiceRuntime } from '@cmis/platform';
 import { orderOf } from '../rfm/scoring';
+import { noteOutcomes, registerBanditSplit } from './allocations';
+import { banditOfDetail, type BanditThrottle } from './bandit';
 
-export async function startExperimentConsumers(rt: ServiceRuntime): Promise<void> {
+export async function startExperimentConsumers(
+  rt: ServiceRuntime,
+  bandits: { now: () => Date; throttle: BanditThrottle },
+): Promise<void> {
   // Email: rendered carries the test and variant and comes before sent and clicks on the
   // message's key, so sends and clicks only update units a rendered event created (messages
   // outside any test leave no row).
@@ -75,12 +80,27 @@ export async function startExperimentConsumers(rt: ServiceRuntime): Promise<void
       if (envelope.type === 'cmis.workflows.step-completed') {
         const data = envelope.data as StepCompleted;
         if (data.stepKind !== 'random_split') return;
-        await trx('exp_units')
+        const experimentId = `${data.workflowId}:${data.stepId}`;
+        // A bandit split's pass carries its options: the split is allocated from its results.
+        const bandit = banditOfDetail(data.detail);
+        if (bandit)
+          await registerBanditSplit(
+            trx,
+            orgId,
+            {
+              experimentId,
+              workflowId: data.workflowId,
+              stepId: data.stepId,
+              workflowVersion: data.workflowVersion,
+            },
+            bandit,
+          );
+        const inserted = await trx('exp_units')
           .insert({
             org_id: orgId,
             kind: 'workflow',
             unit_id: `${data.instanceId}:${data.stepId}`,
-            experiment_id: `${data.workflowId}:${data.stepId}`,
+            experiment_id: experimentId,
             variant_id: data.outcome,
             contact_id: data.contactId,
             instance_id: data.instanceId,
@@ -88,13 +108,24 @@ export async function startExperimentConsumers(rt: ServiceRuntime): Promise<void
             exposed_at: at,
           })
           .onConflict(['org_id', 'kind', 'unit_id'])
-          .ignore();
+          .ignore()
+          .returning('experiment_id');
+        if (inserted.length > 0)
+          await noteOutcomes(trx, orgId, [experimentId], bandits.now(), bandits.throttle);
       } else if (envelope.type === 'cmis.workflows.instance-ended') {
         const data = envelope.data as InstanceEnded;
         if (data.status !== 'converted') return;
-        await trx('exp_units')
+        const converted = (await trx('exp_units')
           .where({ org_id: orgId, kind: 'workflow', instance_id: data.instanceId, converted: false })
-          .update({ converted: true, converted_at: at });
+          .update({ converted: true, converted_at: at })
+          .returning('experiment_id')) as Array<{ experiment_id: string }>;
+        await noteOutcomes(
+          trx,
+          orgId,
+          converted.map((r) => r.experiment_id),
+          bandits.now(),
+          bandits.throttle,
+        );
       }
     },
   });

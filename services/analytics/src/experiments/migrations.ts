@@ -61,4 +61,27 @@ export const experimentsMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: 'analytics_exp_0002_bandits',
+    async up(knex) {
+      // Splits allocated by a bandit, as their passes say (the latest workflow version's options),
+      // with what throttles their allocations: outcomes since the last one, when it was, whether
+      // the timer of the next one is pending, and the revision it carried.
+      await tenantTable(knex, 'exp_bandits', (t) => {
+        t.text('experiment_id').notNullable();
+        t.text('kind').notNullable();
+        t.text('workflow_id').notNullable();
+        t.text('step_id').notNullable();
+        t.integer('config_version').notNullable();
+        t.text('metric').notNullable();
+        t.double('exploration_share').notNullable();
+        t.jsonb('variants').notNullable();
+        t.integer('pending_outcomes').notNullable().defaultTo(0);
+        t.boolean('timer_pending').notNullable().defaultTo(false);
+        t.integer('revision').notNullable().defaultTo(0);
+        t.timestamp('last_published_at', { useTz: true });
+        t.primary(['org_id', 'experiment_id']);
+      });
+    },
+  },
 ];

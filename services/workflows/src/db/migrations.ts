@@ -114,4 +114,21 @@ export const workflowsMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: 'workflows_0002_split_allocations',
+    async up(knex) {
+      // The latest bandit allocation of each random split (analytics' allocation-updated): the
+      // highest revision wins, so a redelivered or late older one changes nothing.
+      await tenantTable(knex, 'split_allocations', (t) => {
+        t.text('workflow_id').notNullable();
+        t.text('step_id').notNullable();
+        t.integer('revision').notNullable();
+        t.timestamp('as_of', { useTz: true }).notNullable();
+        t.text('metric').notNullable();
+        t.jsonb('weights').notNullable();
+        t.timestamp('updated_at', { useTz: true }).notNullable();
+        t.primary(['org_id', 'workflow_id', 'step_id']);
+      });
+    },
+  },
 ];

@@ -1,13 +1,14 @@
 // Runs workflow commands on the event store and keeps the read models (workflows, versions) in
 // the same transaction; compiled versions are cached per process (a version never changes).
-import { handleCommand, withOrg, type ServiceRuntime } from '@cmis/platform';
+import { handleCommand, projectAppended, withOrg, type ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
 import type { CompiledWorkflow } from '../instances/engine';
 import { compileWorkflow } from './compile';
 import { workflowDecider, type WorkflowCommand, type WorkflowState } from './definitions';
+import { WORKFLOW_STREAM, workflowsProjection } from './projection';
 import type { WorkflowDefinition } from './workflow';
 
-export const WORKFLOW_STREAM = 'workflow';
+export { WORKFLOW_STREAM } from './projection';
 
 export interface StoredWorkflow {
   workflowId: string;
@@ -75,33 +76,12 @@ export function createWorkflowStore(rt: ServiceRuntime): WorkflowStore {
         { now: () => new Date(command.metadata.at) },
       );
       if (newState.status === 'absent' || newEvents.length === 0) return newState;
-      const workflowId = command.data.workflowId;
-      const name = typeof newState.draft.name === 'string' ? newState.draft.name : workflowId;
-      await trx('workflows')
-        .insert({
-          org_id: orgId,
-          workflow_id: workflowId,
-          name,
-          status: newState.status,
-          draft: JSON.stringify(newState.draft),
-          revision: newState.revision,
-          latest_version: newState.latestVersion ?? null,
-          created_at: newState.createdAt,
-          updated_at: newState.updatedAt,
-        })
-        .onConflict(['org_id', 'workflow_id'])
-        .merge(['name', 'status', 'draft', 'revision', 'latest_version', 'updated_at']);
-      for (const event of newEvents) {
-        if (event.type !== 'workflows.workflow-published') continue;
-        await trx('workflow_versions').insert({
-          org_id: orgId,
-          workflow_id: workflowId,
-          version: event.data.version,
-          definition: JSON.stringify(event.data.definition),
-          entry_event: event.data.definition.entry.event ?? null,
-          published_at: event.metadata.at,
-        });
-      }
+      await projectAppended(trx, workflowsProjection, {
+        orgId,
+        streamId: command.data.workflowId,
+        state: newState,
+        events: newEvents,
+      });
       return newState;
     },
     async get(trx, workflowId) {

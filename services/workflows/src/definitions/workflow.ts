@@ -77,6 +77,10 @@ export const SplitStep = z
   })
   .strict();
 
+/** What a bandit split can optimise: what analytics counts per split pass (an instance converted on a goal). */
+export const BANDIT_METRICS = ['conversion'] as const;
+export type BanditMetric = (typeof BANDIT_METRICS)[number];
+
 export const RandomSplitStep = z
   .object({
     ...base,
@@ -95,6 +99,19 @@ export const RandomSplitStep = z
       .max(20),
     /** Percent of contacts held out: they take no branch and exit as `holdout`. */
     holdoutPercent: z.number().min(0).max(100).optional(),
+    /**
+     * `fixed` (absent): the branches' weights. `bandit`: the weights analytics publishes for this
+     * split (Thompson sampling over `bandit.metric`), the branches' weights until the first one.
+     */
+    allocation: z.enum(['fixed', 'bandit']).optional(),
+    bandit: z
+      .object({
+        metric: z.enum(BANDIT_METRICS).optional(),
+        /** The least share each branch keeps (0 to 1/branches); default 10% spread evenly. */
+        explorationShare: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -349,6 +366,7 @@ export function checkGraph(w: WorkflowDefinition): GraphFault[] {
     }
     if (step.kind === 'random_split' && (step.holdoutPercent ?? 0) >= 100)
       faults.push({ path: `body.steps.${index}.holdoutPercent`, message: `step ${id}: holds out everyone` });
+    if (step.kind === 'random_split') faults.push(...banditFaults(step, `body.steps.${index}`));
   }
   if (faults.length > 0) return faults;
 
@@ -393,6 +411,32 @@ export function checkGraph(w: WorkflowDefinition): GraphFault[] {
     }
   }
   return faults;
+}
+
+/** A bandit needs two branches to choose between and an exploration share each of them can keep. */
+function banditFaults(step: RandomSplitStep, path: string): GraphFault[] {
+  if (step.allocation !== 'bandit') {
+    return step.bandit
+      ? [{ path: `${path}.bandit`, message: `step ${step.id}: bandit options need allocation: bandit` }]
+      : [];
+  }
+  const k = step.branches.length;
+  if (k < 2)
+    return [
+      {
+        path: `${path}.branches`,
+        message: `step ${step.id}: a bandit split needs at least two branches, it has ${k}`,
+      },
+    ];
+  const share = step.bandit?.explorationShare;
+  if (share !== undefined && share * k > 1)
+    return [
+      {
+        path: `${path}.bandit.explorationShare`,
+        message: `step ${step.id}: explorationShare ${share} is above 1/${k} (${k} branches each keep it)`,
+      },
+    ];
+  return [];
 }
 
 export const stepIndex = (w: WorkflowDefinition): Map<string, Step> => new Map(w.steps.map((s) => [s.id, s]));

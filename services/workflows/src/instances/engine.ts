@@ -5,7 +5,10 @@
 // wait registrations) and every decision with its inputs (the contact's history). No I/O, no clock:
 // `at` comes with the input, so a simulation on a virtual clock runs the same code.
 import { durationMs, edgesOf, type Step, type WorkflowDefinition } from '../definitions/workflow';
-import { nextTimeOfDay, stableHash32 } from '@cmis/platform';
+import { nextTimeOfDay } from '@cmis/platform';
+import { banditOptionsOf, branchAt, splitWeights, stickyBucket, type SplitAllocation } from './split';
+
+export { stickyBucket, type SplitAllocation } from './split';
 
 export type InstanceStatus =
   'running' | 'waiting' | 'completed' | 'converted' | 'exited' | 'failed' | 'cancelled';
@@ -194,6 +197,8 @@ export interface EngineContext {
   contact?: Record<string, unknown>;
   /** The retry limit and backoff base of the version. */
   retry?: { maxAttempts: number; baseSeconds: number };
+  /** The latest allocation of each bandit random split, by step id (none yet: its own weights). */
+  allocations?: Record<string, SplitAllocation>;
 }
 
 /** Steps one input may run before the instance is failed (a guard; cycles need a wait anyway). */
@@ -204,11 +209,6 @@ export const timerIdOf = (instanceId: string, stepId: string, visit: number, pur
   `${instanceId}:${stepId}:${visit}:${purpose}`;
 export const effectIdOf = (instanceId: string, stepId: string, visit: number) =>
   `${instanceId}:${stepId}:${visit}`;
-
-/** 0 ≤ n < 10,000, the same for one workflow and contact forever (sticky splits). */
-export function stickyBucket(workflowId: string, contactId: string, salt = ''): number {
-  return stableHash32(`${workflowId}\u0000${contactId}\u0000${salt}`) % 10_000;
-}
 
 export function emptyState(ref: {
   instanceId: string;
@@ -696,16 +696,18 @@ class Run {
             this.end('exited', at, { reason: 'holdout' });
             break;
           }
-          const total = step.branches.reduce((sum, b) => sum + b.weight, 0);
-          const point = ((bucket - holdout) / (10_000 - holdout)) * total;
-          let acc = 0;
-          const branch =
-            step.branches.find((b) => (acc += b.weight) > point) ?? step.branches[step.branches.length - 1]!;
+          if (step.allocation === 'bandit') {
+            this.banditSplit(step, bucket, holdout);
+            break;
+          }
+          const weights = step.branches.map((b): [string, number] => [b.name, b.weight]);
+          const name = branchAt(bucket, holdout, weights);
+          const branch = step.branches.find((b) => b.name === name)!;
           this.decisions.push({
             stepId: step.id,
             kind: 'random_split',
             outcome: branch.name,
-            inputs: { bucket, weights: step.branches.map((b) => [b.name, b.weight]) },
+            inputs: { bucket, weights },
           });
           this.complete(step, branch.name, branch.next, { branch: branch.name });
           break;
@@ -750,6 +752,45 @@ class Run {
           break;
       }
     }
+  }
+
+  /**
+   * A bandit split: the branch at the contact's sticky bucket under the latest allocation's
+   * weights. The event records the branch, the weights and their revision (analytics learns the
+   * split's options from it); a later visit of this instance keeps the branch it recorded.
+   */
+  private banditSplit(step: Extract<Step, { kind: 'random_split' }>, bucket: number, holdout: number) {
+    const options = banditOptionsOf(step);
+    const recorded = this.state.steps[step.id];
+    const kept =
+      recorded?.allocation === 'bandit' && typeof recorded.branch === 'string'
+        ? step.branches.find((b) => b.name === recorded.branch)
+        : undefined;
+    const { weights, from } = kept
+      ? { weights: recorded!.weights as Record<string, number>, from: { source: 'recorded' } }
+      : (() => {
+          const chosen = splitWeights(step, this.ctx.allocations?.[step.id]);
+          return { weights: Object.fromEntries(chosen.weights), from: chosen.from };
+        })();
+    // In branch order: an object's own key order puts integer-like names first.
+    const ordered = step.branches.map((b): [string, number] => [b.name, weights[b.name] ?? 0]);
+    const branch = kept ?? step.branches.find((b) => b.name === branchAt(bucket, holdout, ordered))!;
+    const revision = 'revision' in from ? from.revision : undefined;
+    this.decisions.push({
+      stepId: step.id,
+      kind: 'random_split',
+      outcome: branch.name,
+      inputs: { bucket, allocation: 'bandit', weights, ...from },
+    });
+    this.complete(step, branch.name, branch.next, {
+      branch: branch.name,
+      allocation: 'bandit',
+      metric: options.metric,
+      explorationShare: options.explorationShare,
+      variants: step.branches.map((b) => b.name),
+      weights,
+      ...(revision !== undefined ? { allocationRevision: revision } : {}),
+    });
   }
 
   /** When a delay ends: an ISO instant, or undefined when the date it reads is missing. */

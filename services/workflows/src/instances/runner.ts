@@ -15,6 +15,7 @@ import { cancelTimer, scheduleTimer, stableId, type NewEvent, type ServiceRuntim
 import type { Knex } from 'knex';
 import type { WorkflowStore } from '../definitions/store';
 import type { WorkflowDefinition } from '../definitions/workflow';
+import { allocationsOf } from './allocations';
 import {
   advance,
   emptyState,
@@ -434,8 +435,13 @@ export function createRunner(deps: {
       if (!row) return undefined;
       const workflow = await store.compiled(trx, orgId, row.workflow_id, toVersion ?? row.version);
       const contact = await contactOf(trx, orgId, row.contact_id);
+      const allocations = await allocationsOf(trx, orgId, workflow);
       const at = new Date(input.at);
-      const result = advance(row.state, input, { workflow, ...(contact ? { contact } : {}) });
+      const result = advance(row.state, input, {
+        workflow,
+        ...(contact ? { contact } : {}),
+        ...(allocations ? { allocations } : {}),
+      });
       const { lookback } = await persist(trx, orgId, row.stream_version, result, at, chain);
       let state = result.state;
       if (lookback) {

@@ -6,9 +6,10 @@ import {
   reconcileTopics,
   registerAllSchemas,
   type PartitionDrift,
+  type RegisteredTopicSchema,
 } from '@cmis/contracts';
 import { createKafkaBus, createTenancyAdmin, defaultDataDir } from '@cmis/platform';
-import { Kafka, logLevel } from 'kafkajs';
+import { InfraError, kafkaClient, UsageError, withKafkaAdmin } from './cli-support';
 
 export type AdminCommand =
   | { kind: 'org-create'; name: string }
@@ -74,28 +75,39 @@ export interface ProvisionReport {
   created: string[];
   retentionUpdated: string[];
   partitionDrift: PartitionDrift[];
+  /** Subjects registered (or found registered, same id) in SCHEMA_REGISTRY_URL; null without one. */
+  registered: RegisteredTopicSchema[] | null;
+}
+
+/** KAFKA_REPLICATION_FACTOR of topics `cmis provision` creates; unset: the broker's default. */
+export function replicationFactorOf(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env.KAFKA_REPLICATION_FACTOR;
+  if (value === undefined || value === '') return undefined;
+  if (!/^[1-9][0-9]*$/.test(value))
+    throw new UsageError(`KAFKA_REPLICATION_FACTOR must be a whole number of 1 or more (got ${value})`);
+  return Number(value);
 }
 
 /**
- * `cmis provision`: creates every missing catalog topic and dead-letter topic, sets existing
- * ones' retention back to the catalog's, reports partition counts that differ, and registers
- * the schemas when a registry is set.
+ * `cmis provision`: creates every missing catalog topic and dead-letter topic (with
+ * KAFKA_REPLICATION_FACTOR replicas when set), sets existing ones' retention back to the
+ * catalog's, reports partition counts that differ, and registers the schemas when a registry is set.
  */
 export async function provision(env: NodeJS.ProcessEnv = process.env): Promise<ProvisionReport> {
+  const replicationFactor = replicationFactorOf(env);
   if (!env.KAFKA_BROKERS)
-    throw new Error('cmis provision needs KAFKA_BROKERS (the embedded bus provisions itself)');
-  const admin = new Kafka({
-    brokers: env.KAFKA_BROKERS.split(','),
-    clientId: 'cmis-provision',
-    logLevel: logLevel.WARN,
-  }).admin();
-  await admin.connect();
-  try {
-    const created = await provisionTopics(admin);
-    const reconciled = await reconcileTopics(admin);
-    if (env.SCHEMA_REGISTRY_URL) await registerAllSchemas(env.SCHEMA_REGISTRY_URL);
-    return { created, ...reconciled };
-  } finally {
-    await admin.disconnect();
+    throw new InfraError('cmis provision needs KAFKA_BROKERS (the embedded bus provisions itself)');
+  const { created, reconciled } = await withKafkaAdmin(kafkaClient(env, 'cmis provision'), async (admin) => ({
+    created: await provisionTopics(admin, undefined, { replicationFactor }),
+    reconciled: await reconcileTopics(admin),
+  }));
+  let registered: RegisteredTopicSchema[] | null = null;
+  if (env.SCHEMA_REGISTRY_URL) {
+    try {
+      registered = await registerAllSchemas(env.SCHEMA_REGISTRY_URL);
+    } catch (error) {
+      throw new InfraError(`schema registry ${env.SCHEMA_REGISTRY_URL}: ${(error as Error).message}`);
+    }
   }
+  return { created, ...reconciled, registered };
 }

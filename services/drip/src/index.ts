@@ -2,3 +2,4 @@ export { createService, createDripService, type DripServiceOptions } from './ser
 export { checkCampaign, CampaignInput, type DripCampaign } from './campaigns/campaign';
 export { nextStep, onTimer, onResume, scheduleNext } from './subscriptions/progress';
 export { openApiDocument } from './openapi';
+export { campaignsProjection } from './campaigns/projection';

@@ -55,6 +55,21 @@ const ROUTES: Route[] = [
 ];
 
 const { $schema: _ignored, ...campaignSchema } = jsonSchemaOf(CampaignInput);
+// The enrollment bodies campaigns/api.ts checks.
+const contactId = { type: 'string', minLength: 1, maxLength: 200 };
+const BODIES: Record<string, object> = {
+  '/v1/drips/{dripId}/enrollments': {
+    type: 'object',
+    required: ['contactId'],
+    properties: { contactId, requestId: contactId },
+    additionalProperties: false,
+  },
+  '/v1/drips/{dripId}/enrollments/bulk': {
+    type: 'object',
+    required: ['contactIds'],
+    properties: { contactIds: { type: 'array', maxItems: 10_000, items: contactId } },
+  },
+};
 const paths: Record<string, Record<string, object>> = {};
 for (const [method, path, summary, scope, params, campaignBody] of ROUTES) {
   paths[path] ??= {};
@@ -62,10 +77,12 @@ for (const [method, path, summary, scope, params, campaignBody] of ROUTES) {
     summary,
     security: [{ apiKey: [`drip:${scope}`] }],
     parameters: params.map(param),
-    ...(campaignBody
+    ...(campaignBody || BODIES[path]
       ? {
           requestBody: {
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Campaign' } } },
+            content: {
+              'application/json': { schema: BODIES[path] ?? { $ref: '#/components/schemas/Campaign' } },
+            },
           },
         }
       : {}),

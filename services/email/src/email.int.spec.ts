@@ -256,6 +256,19 @@ describe('email service', () => {
       content: { kind: 'inline', subject: 'S', text: 'T' },
     });
     expect(again.body).toMatchObject({ status: 'suppressed', reason: 'hard_bounce' });
+
+    // Counted per provider for the dashboards (other tests of this process send through it too).
+    const scraped = await (await fetch(`${proc.url}/metrics`)).text();
+    const count = (outcome: string) =>
+      Number(
+        new RegExp(
+          `^email_send_outcomes_total\\{provider="spec-sink",outcome="${outcome}"[^}]*\\} (\\d+)$`,
+          'm',
+        ).exec(scraped)?.[1] ?? 0,
+      );
+    expect(count('deferred')).toBeGreaterThanOrEqual(2);
+    expect(count('sent')).toBeGreaterThanOrEqual(1);
+    expect(count('bounced')).toBeGreaterThanOrEqual(1);
   });
 
   it('an unreachable provider loses nothing: deferred until it answers', async () => {

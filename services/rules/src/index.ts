@@ -5,3 +5,4 @@ export { compileRule, buildIndex, type CompiledRule, type RuleIndex } from './ev
 export { evaluateRules, countMatches } from './evaluation/evaluate';
 export type { RuleDefinition, RuleInput } from './definitions/rule';
 export { openApiDocument } from './openapi';
+export { rulesProjection } from './definitions/projection';

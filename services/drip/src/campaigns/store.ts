@@ -2,13 +2,20 @@
 // The org's campaigns, compiled, are cached per process; the API invalidates them (across replicas)
 // after each change commits.
 import { compileCondition, outcomeName, type Condition, type TraceEntry } from '@cmis/conditions';
-import { handleCommand, withOrg, type InvalidatingCache, type ServiceRuntime } from '@cmis/platform';
+import {
+  handleCommand,
+  projectAppended,
+  withOrg,
+  type InvalidatingCache,
+  type ServiceRuntime,
+} from '@cmis/platform';
 import type { Knex } from 'knex';
 import type { CompiledCampaign } from '../subscriptions/progress';
 import type { DripCampaign } from './campaign';
 import { campaignDecider, type CampaignCommand, type CampaignState } from './definitions';
+import { CAMPAIGN_STREAM, campaignsProjection } from './projection';
 
-export const CAMPAIGN_STREAM = 'drip-campaign';
+export { CAMPAIGN_STREAM } from './projection';
 
 export interface StoredDrip {
   dripId: string;
@@ -123,31 +130,12 @@ export function createCampaignStore(rt: ServiceRuntime) {
         { now: () => new Date(command.metadata.at) },
       );
       if (newState.status === 'absent' || newEvents.length === 0) return newState;
-      const { dripId } = command.data;
-      const { campaign } = newState;
-      await trx('drips')
-        .insert({
-          org_id: orgId,
-          drip_id: dripId,
-          name: campaign.name,
-          status: newState.status,
-          version: newState.version,
-          campaign: JSON.stringify(campaign),
-          entry_event: campaign.entry.event ?? null,
-          entry_identified: campaign.entry.identified ?? false,
-          created_at: newState.createdAt,
-          updated_at: newState.updatedAt,
-        })
-        .onConflict(['org_id', 'drip_id'])
-        .merge(['name', 'status', 'version', 'campaign', 'entry_event', 'entry_identified', 'updated_at']);
-      if (newEvents.some((e) => e.type === 'drip.campaign-created' || e.type === 'drip.campaign-updated'))
-        await trx('drip_versions').insert({
-          org_id: orgId,
-          drip_id: dripId,
-          version: newState.version,
-          campaign: JSON.stringify(campaign),
-          at: newState.updatedAt,
-        });
+      await projectAppended(trx, campaignsProjection, {
+        orgId,
+        streamId: command.data.dripId,
+        state: newState,
+        events: newEvents,
+      });
       return newState;
     },
     async get(trx: Knex.Transaction, dripId: string): Promise<StoredDrip | undefined> {

@@ -18,6 +18,7 @@ import { applyToMessage } from '../messages/apply';
 import type { SendOutcome } from '../messages/message';
 import { messageMetadata } from '../messages/record';
 import type { StoredContent } from '../messages/request';
+import { emailMetricsOf } from '../metrics';
 import type { EmailSettings } from '../settings/settings';
 import { messageIdFor, type SmtpSender } from '../sending/smtp-sender';
 import { consentOf } from '../suppression/consent';
@@ -70,6 +71,7 @@ export function createSendWorker(options: SendWorkerOptions): SendWorker {
   const running = new Set<Promise<void>>();
   const limiters = new Map<number, RateLimiter>();
   const wakeup = new Wakeup();
+  const metrics = emailMetricsOf(rt.metrics);
   let stopping = false;
   let loop: Promise<void> | undefined;
 
@@ -116,8 +118,9 @@ export function createSendWorker(options: SendWorkerOptions): SendWorker {
         .update({ due_at: dueAt, leased_until: null, attempts: row.attempts - 1 });
     });
 
+  /** Resolves to whether the outcome changed the message (an attempt already recorded does not). */
   const record = (row: Leased, outcome: SendOutcome, settings: EmailSettings) =>
-    withOrg(rt.db.app, row.org_id, async (trx) => {
+    withOrg(rt.db.app, row.org_id, async (trx): Promise<boolean> => {
       const at = now();
       const { events } = await applyToMessage(
         rt,
@@ -148,6 +151,7 @@ export function createSendWorker(options: SendWorkerOptions): SendWorker {
             content: null,
             ...(outcome.kind === 'accepted' ? { sent_at: at, smtp_message_id: outcome.smtpMessageId } : {}),
           });
+      return events.length > 0;
     });
 
   const sendOne = (row: Leased): Promise<void> =>
@@ -169,7 +173,10 @@ export function createSendWorker(options: SendWorkerOptions): SendWorker {
             subscriptionTopic: row.subscription_topic,
           });
         });
-        if (consent.suppressed) return record(row, { kind: 'suppressed', ...consent.suppressed }, settings);
+        if (consent.suppressed) {
+          await record(row, { kind: 'suppressed', ...consent.suppressed }, settings);
+          return;
+        }
         const perSecond = settings.policy.sendsPerSecond;
         if (perSecond !== undefined) {
           const decision = await limiterFor(perSecond).consume(row.org_id);
@@ -231,7 +238,7 @@ export function createSendWorker(options: SendWorkerOptions): SendWorker {
             throw new Error(`unknown SMTP result ${JSON.stringify(never)}`);
           }
         }
-        await record(row, outcome, settings);
+        if (await record(row, outcome, settings)) metrics.sendOutcome(provider.name, outcome.kind);
       },
     );
 

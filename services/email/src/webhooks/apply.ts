@@ -9,6 +9,7 @@ import type { EmailConfig } from '../config';
 import { applyToMessage } from '../messages/apply';
 import type { ProviderReport } from '../messages/message';
 import { messageMetadata } from '../messages/record';
+import { emailMetricsOf } from '../metrics';
 import type { EmailSettings } from '../settings/settings';
 import { suppressAddress } from '../suppression/consent';
 
@@ -75,7 +76,7 @@ function asProviderReport(report: DeliveryReport): ProviderReport {
 }
 
 /** Returns how many reports changed something. */
-export function applyReports(
+export async function applyReports(
   rt: ServiceRuntime,
   config: EmailConfig,
   orgId: string,
@@ -84,7 +85,8 @@ export function applyReports(
   at: Date,
   also?: (trx: Knex.Transaction) => Promise<void>,
 ): Promise<number> {
-  return withOrg(rt.db.app, orgId, async (trx) => {
+  const changedMessages: DeliveryReport[] = [];
+  const applied = await withOrg(rt.db.app, orgId, async (trx) => {
     await also?.(trx);
     let applied = 0;
     for (const report of reports) {
@@ -98,7 +100,10 @@ export function applyReports(
           { type: 'RecordReport', data: asProviderReport(report), metadata: messageMetadata(rt, at) },
           settings,
         );
-        if (events.length > 0) applied++;
+        if (events.length > 0) {
+          applied++;
+          changedMessages.push(report);
+        }
       } else if ((report.type === 'bounce' && report.bounceType === 'hard') || report.type === 'complaint') {
         const reason = report.type === 'complaint' ? 'complaint' : 'hard_bounce';
         const address = report.address.toLowerCase();
@@ -108,4 +113,7 @@ export function applyReports(
     }
     return applied;
   });
+  const metrics = emailMetricsOf(rt.metrics);
+  for (const report of changedMessages) metrics.deliveryReport(report);
+  return applied;
 }

@@ -2,6 +2,7 @@
 // the same org transaction; after commit, every replica drops its compiled index of the org.
 import {
   handleCommand,
+  projectAppended,
   newWebhookSecret,
   withOrg,
   type InvalidatingCache,
@@ -9,7 +10,8 @@ import {
 } from '@cmis/platform';
 import type { Knex } from 'knex';
 import { ruleDecider, RuleNotFoundError, type RuleCommand, type RuleState } from './definitions';
-import { triggerKey, type RuleDefinition, type StoredRule } from './rule';
+import { RULE_STREAM, rulesProjection } from './projection';
+import type { RuleDefinition, StoredRule } from './rule';
 
 type Row = {
   rule_id: string;
@@ -50,25 +52,17 @@ export function createRuleStore(
           rt.eventStore,
           trx,
           ruleDecider,
-          { orgId, streamType: 'rule', streamId: command.data.ruleId },
+          { orgId, streamType: RULE_STREAM, streamId: command.data.ruleId },
           command,
           { now },
         );
         if (newState.status === 'absent' || newEvents.length === 0) return { state: newState };
-        await rules(trx)
-          .insert({
-            org_id: orgId,
-            rule_id: newState.ruleId,
-            version: newState.version,
-            definition: JSON.stringify(newState.definition),
-            enabled: newState.definition.enabled,
-            deleted: newState.status === 'deleted',
-            trigger_key: triggerKey(newState.definition),
-            created_at: newState.createdAt,
-            updated_at: newState.updatedAt,
-          })
-          .onConflict(['org_id', 'rule_id'])
-          .merge();
+        await projectAppended(trx, rulesProjection, {
+          orgId,
+          streamId: newState.ruleId,
+          state: newState,
+          events: newEvents,
+        });
         let secret: string | undefined;
         if (newState.definition.actions.some((a) => a.kind === 'webhook')) {
           secret = newWebhookSecret();

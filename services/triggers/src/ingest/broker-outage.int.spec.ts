@@ -40,7 +40,7 @@ describe('ingest while the broker is stopped and restarted (its own broker)', ()
     await kafka.stop();
     const first = track(messageId, user); // under way: its publish waits on the absent broker
     const statuses: number[] = [];
-    // A retry while the first is in flight: the claim is pending, so 503 with Retry-After.
+    // A retry while the first is in flight: its claim is still pending after the wait, so 503.
     const concurrent = await track(messageId, user);
     expect(concurrent.status).toBe(503);
     expect(concurrent.headers.get('retry-after')).toBe('1');

@@ -142,6 +142,20 @@ describe('ingest: Segment calls over HTTP to Kafka', () => {
     expect(await messagesNow(userActionsTopic.name, `${org.orgId}:${user}`)).toHaveLength(1);
   });
 
+  it('answers requests sent at once with the same messageId 200: one publishes, the others wait and learn it is a duplicate', async () => {
+    const user = `c-${randomUUID()}`;
+    const call = { userId: user, event: 'Clicked Twice', messageId: `m-${randomUUID()}` };
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const response = await send('/v1/track', call);
+        return { status: response.status, body: (await response.json()) as { duplicate?: boolean } };
+      }),
+    );
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(answers.filter((a) => a.body.duplicate !== true)).toHaveLength(1);
+    expect(await messagesNow(userActionsTopic.name, `${org.orgId}:${user}`)).toHaveLength(1);
+  });
+
   it('answers 429 with Retry-After over the per-source limit', async () => {
     const limited = await startTriggers({ rateLimits: { sourceEventsPerSecond: 3 } });
     try {

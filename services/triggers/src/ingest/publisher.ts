@@ -3,6 +3,8 @@ import {
   Counter,
   HttpProblem,
   problemType,
+  sleep,
+  startProducerSpan,
   ValidationError,
   type FieldError,
   type OutgoingMessage,
@@ -16,6 +18,12 @@ import type { IngestAdmission } from './rate-limits';
 import type { WriteKeyPrincipal } from './write-keys';
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * How long a request waits for another request's pending claims on its messageIds to resolve
+ * (stored: a duplicate; given back: this request publishes them) before answering 503.
+ */
+export const PENDING_WAIT_MS = 2_000;
+type Span = ReturnType<typeof startProducerSpan>['span'];
 
 export interface PublishOutcome {
   published: number;
@@ -47,10 +55,12 @@ export interface FactPublisher {
  * concurrent retries race safely; nothing is claimed for a request over its limits). A claim is
  * pending (30 s) while its publish is under way and done (the idempotency window) once the broker
  * acked; a failed publish gives it back, so the retry goes through. A 2xx is only ever the answer
- * for events that are stored: a retry that meets another request's pending claim gets 503 with
- * Retry-After, never "duplicate" for an event that may yet fail. Event ids derive from
- * `<orgId>:<messageId>`: a copy published after Redis lost a claim (or after a pending claim of
- * a crashed process lapsed) carries the same id, which inbox consumers deduplicate.
+ * for events that are stored: a retry that meets another request's pending claim waits for it
+ * (up to PENDING_WAIT_MS) to be done (a duplicate) or given back (published by this request),
+ * and past that gets 503 with Retry-After, never "duplicate" for an event that may yet fail.
+ * Event ids derive from `<orgId>:<messageId>`: a copy published after Redis lost a claim (or
+ * after a pending claim of a crashed process lapsed) carries the same id, which inbox consumers
+ * deduplicate.
  */
 export function createFactPublisher(rt: ServiceRuntime, admission: IngestAdmission): FactPublisher {
   const source = `/cmis/${rt.name}`;
@@ -69,59 +79,86 @@ export function createFactPublisher(rt: ServiceRuntime, admission: IngestAdmissi
 
     async publish(principal, facts, events) {
       const { orgId } = principal;
-      const claimKeys = facts.map((fact) => `triggers:message:${orgId}:${fact.messageId}`);
-      const { claimed, pending } = await admission.admit(principal, events, claimKeys);
-      const fresh: IngestFact[] = [];
-      const freshKeys: string[] = [];
-      let inFlight = 0;
-      for (let i = 0; i < facts.length; i++) {
-        if (pending[i]) inFlight += 1;
-        if (!claimed[i]) continue;
-        fresh.push(facts[i]!);
-        freshKeys.push(claimKeys[i]!);
-      }
-      if (fresh.length > 0) {
-        try {
-          await publishGrouped(await encodeByTopic(rt, orgId, source, fresh));
-        } catch (error) {
-          await admission.release(freshKeys).catch((releaseError: unknown) => {
-            // The pending claims lapse by themselves within PENDING_CLAIM_MS; until then a retry gets 503.
-            claimFailures.inc({ step: 'release' });
-            rt.logger.error({ err: releaseError }, 'ingest: claims not released after a failed publish');
-          });
-          const full = error instanceof PublishQueueFullError;
-          if (!full) rt.logger.error({ err: error }, 'ingest publish failed; claims released for the retry');
+      let keys = facts.map((fact) => `triggers:message:${orgId}:${fact.messageId}`);
+      let candidates: readonly IngestFact[] = facts;
+      let outcome = await admission.admit(principal, events, keys);
+      let published = 0;
+      const deadline = Date.now() + PENDING_WAIT_MS;
+      for (let look = 1; ; look++) {
+        const fresh: IngestFact[] = [];
+        const freshKeys: string[] = [];
+        const waiting: IngestFact[] = [];
+        const waitingKeys: string[] = [];
+        for (let i = 0; i < candidates.length; i++) {
+          if (outcome.claimed[i]) {
+            fresh.push(candidates[i]!);
+            freshKeys.push(keys[i]!);
+          } else if (outcome.pending[i]) {
+            waiting.push(candidates[i]!);
+            waitingKeys.push(keys[i]!);
+          }
+        }
+        if (fresh.length > 0) {
+          await publishClaimed(orgId, fresh, freshKeys);
+          published += fresh.length;
+        }
+        if (waiting.length === 0) break;
+        if (Date.now() >= deadline) {
+          // Another request still holds these messageIds while its publish is under way: not stored yet.
           throw new HttpProblem(
             503,
             'Service unavailable',
-            full
-              ? 'Too many events wait for the broker; retry later'
-              : 'The events could not be stored; retry later',
-            { type: problemType('unavailable'), headers: { 'Retry-After': '1' }, cause: error },
+            `${waiting.length} of the events are being stored by another request with the same messageId; retry to learn the outcome`,
+            {
+              type: problemType('unavailable'),
+              headers: { 'Retry-After': '1' },
+              extensions: { published, inFlight: waiting.length },
+            },
           );
         }
-        await admission.confirm(freshKeys).catch((confirmError: unknown) => {
-          // Stored all the same: the pending claims lapse, and a later copy carries the same event id.
-          claimFailures.inc({ step: 'confirm' });
-          rt.logger.error({ err: confirmError }, 'ingest: claims not marked done after the publish');
-        });
+        // A concurrent request with the same messageIds usually finishes within milliseconds: look
+        // again, so this one learns whether they were stored (a duplicate) or given back (publish).
+        await sleep(Math.min(10 * look, 200));
+        [candidates, keys] = [waiting, waitingKeys];
+        outcome = await admission.claim(keys);
       }
-      if (inFlight > 0) {
-        // Another request holds these messageIds while its publish is under way: not stored yet.
-        throw new HttpProblem(
-          503,
-          'Service unavailable',
-          `${inFlight} of the events are being stored by another request with the same messageId; retry to learn the outcome`,
-          {
-            type: problemType('unavailable'),
-            headers: { 'Retry-After': '1' },
-            extensions: { published: fresh.length, inFlight },
-          },
-        );
-      }
-      return { published: fresh.length, duplicates: facts.length - fresh.length };
+      return { published, duplicates: facts.length - published };
     },
   };
+
+  /** Publishes facts whose claims this request took: confirmed once acked, given back on failure. */
+  async function publishClaimed(orgId: string, fresh: IngestFact[], freshKeys: string[]): Promise<void> {
+    let spans: Span[] = [];
+    try {
+      const encoded = await encodeByTopic(rt, orgId, source, fresh);
+      spans = encoded.spans;
+      await publishGrouped(encoded.batches);
+    } catch (error) {
+      for (const span of spans) span.setStatus({ code: 2, message: (error as Error).message });
+      await admission.release(freshKeys).catch((releaseError: unknown) => {
+        // The pending claims lapse by themselves within PENDING_CLAIM_MS; until then a retry gets 503.
+        claimFailures.inc({ step: 'release' });
+        rt.logger.error({ err: releaseError }, 'ingest: claims not released after a failed publish');
+      });
+      const full = error instanceof PublishQueueFullError;
+      if (!full) rt.logger.error({ err: error }, 'ingest publish failed; claims released for the retry');
+      throw new HttpProblem(
+        503,
+        'Service unavailable',
+        full
+          ? 'Too many events wait for the broker; retry later'
+          : 'The events could not be stored; retry later',
+        { type: problemType('unavailable'), headers: { 'Retry-After': '1' }, cause: error },
+      );
+    } finally {
+      for (const span of spans) span.end();
+    }
+    await admission.confirm(freshKeys).catch((confirmError: unknown) => {
+      // Stored all the same: the pending claims lapse, and a later copy carries the same event id.
+      claimFailures.inc({ step: 'confirm' });
+      rt.logger.error({ err: confirmError }, 'ingest: claims not marked done after the publish');
+    });
+  }
 }
 
 export type JudgedBatch = { ok: true; split: SplitBatch<IngestFact> } | { ok: false; errors: FieldError[] };
@@ -159,32 +196,43 @@ export async function publishJudged(
   return { accepted: accepted.length, duplicates: outcome.duplicates, rejected };
 }
 
-/** The facts as Kafka messages, grouped by topic in one pass (this runs for every event). */
+/**
+ * The facts as Kafka messages, grouped by topic in one pass (this runs for every event), each with
+ * its producer span, child of the request's: the grouped publisher sends many requests' messages
+ * together, so each message carries its own request's trace (end the spans once published).
+ */
 async function encodeByTopic(
   rt: ServiceRuntime,
   orgId: string,
   source: string,
   facts: readonly IngestFact[],
-): Promise<Array<{ topic: string; messages: OutgoingMessage[] }>> {
+): Promise<{ batches: Array<{ topic: string; messages: OutgoingMessage[] }>; spans: Span[] }> {
   const batches = new Map<string, OutgoingMessage[]>();
+  const spans: Span[] = [];
   const encoding: Array<Promise<void>> = [];
   for (const fact of facts) {
     let list = batches.get(fact.topic);
     if (!list) batches.set(fact.topic, (list = []));
     const message: OutgoingMessage = { key: `${orgId}:${fact.subject}`, value: EMPTY, headers: {} };
     list.push(message);
+    const envelope = envelopeOf(fact, orgId, source);
+    const { span, headers } = startProducerSpan(fact.topic, { 'messaging.message.id': envelope.id });
+    spans.push(span);
     encoding.push(
       // Segment facts were validated by their parse, with the topic's payload as the output.
-      rt.codec
-        .encode(fact.topic, envelopeOf(fact, orgId, source), { validated: isValidated(fact) })
-        .then((encoded) => {
-          message.value = encoded.value;
-          message.headers = encoded.headers;
-        }),
+      rt.codec.encode(fact.topic, envelope, { validated: isValidated(fact) }).then((encoded) => {
+        message.value = encoded.value;
+        message.headers = { ...encoded.headers, ...headers };
+      }),
     );
   }
-  await Promise.all(encoding);
-  return [...batches].map(([topic, messages]) => ({ topic, messages }));
+  try {
+    await Promise.all(encoding);
+  } catch (error) {
+    for (const span of spans) span.end();
+    throw error;
+  }
+  return { batches: [...batches].map(([topic, messages]) => ({ topic, messages })), spans };
 }
 
 function envelopeOf(fact: IngestFact, orgId: string, source: string): EventEnvelope {

@@ -24,6 +24,8 @@ export interface IngestAdmission {
     events: number,
     claimKeys: readonly string[],
   ): Promise<{ claimed: boolean[]; pending: boolean[] }>;
+  /** Takes claims without spending the limits (a second look at claims that were pending). */
+  claim(claimKeys: readonly string[]): Promise<{ claimed: boolean[]; pending: boolean[] }>;
   /** Gives claims back (the publish failed, so the sender's retry must go through); how many. */
   release(claimKeys: readonly string[]): Promise<number>;
   /** The claims' events are stored: held as done for the idempotency window. */
@@ -63,6 +65,7 @@ export function createIngestAdmission(
         decision.retryAfterMs,
       );
     },
+    claim: (claimKeys) => admission.claim(claimKeys),
     release: (claimKeys) => admission.release(claimKeys),
     confirm: (claimKeys) => admission.confirm(claimKeys),
   };

@@ -20,7 +20,11 @@ module.exports = {
   globalSetup: '<rootDir>/packages/testkit/jest/global-setup.js',
   globalTeardown: '<rootDir>/packages/testkit/jest/global-teardown.js',
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{packages,services}/**/*.unit.spec.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{packages,services}/**/*.unit.spec.ts', '<rootDir>/test/**/*.unit.spec.ts'],
+    },
     { ...common, displayName: 'int', testMatch: ['<rootDir>/{packages,services}/**/*.int.spec.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e.spec.ts'] },
   ],

@@ -15,7 +15,11 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
 const ADMIN_TOKEN = 'workflows-e2e-admin-token-0123456789';
-const TIMEOUT_MS = 3_000;
+// The wait's timeout fires on the wall clock from the abandon's event time. B's order is ingested
+// right after its abandon (same contact, so the same partition, so workflows reads it second), and
+// must reach workflows within this much on a loaded machine. Waiting for B's instance to show before
+// ordering, as this spec once did, spent the lag twice: a full CI run saw the reminder win at 8 s.
+const TIMEOUT_MS = 8_000;
 
 describe('abandoned cart workflow, end to end', () => {
   const env = testEnv();
@@ -188,11 +192,6 @@ describe('abandoned cart workflow, end to end', () => {
     await ingest('/v1/track', { userId: a, event: 'cart_abandoned', properties: { item: 'teapot' } });
     // B abandons and orders within the wait: converted, never reminded.
     await ingest('/v1/track', { userId: b, event: 'cart_abandoned', properties: { item: 'kettle' } });
-    const bWaiting = await until(
-      () => instancesOf(b),
-      (l) => l.length === 1,
-      { timeoutMs: 30_000 },
-    );
     const bOrderedAt = Date.now();
     await ingest('/v1/track', { userId: b, event: 'order_completed', properties: { revenue: 30 } });
 
@@ -215,7 +214,6 @@ describe('abandoned cart workflow, end to end', () => {
       (l) => l.length === 1 && l[0]!.status === 'converted',
       { timeoutMs: 30_000 },
     );
-    expect(bConverted[0]!.instanceId).toBe(bWaiting[0]!.instanceId);
     // Past B's timeout with slack: still nothing for B, and exactly one email for A.
     await sleep(Math.max(0, bOrderedAt + TIMEOUT_MS + 3_000 - Date.now()));
     expect(received.filter((m) => m.to.includes(addressB))).toHaveLength(0);

@@ -9,8 +9,7 @@
 // relay resend after a kill is the same event), and 1,000 instances started, once each. A restart
 // is ready once the consumer groups rebalanced past the killed member (~30 s each): most of the
 // test's ~2.5 minutes.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -26,13 +25,16 @@ import {
 import {
   createScratchDatabase,
   freePort,
+  ServiceProcess,
   startKafka,
   testEnv,
   uniqueName,
   type RunningKafka,
   type ScratchDatabase,
 } from '@cmis/testkit';
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { bearer, call as callService, pollUntil as until, sleep } from './support/retrying-client';
+import { eventIdsBy, tally, TopicRecorder, withTwoIds } from './support/topic-recorder';
 
 const ADMIN_TOKEN = 'wf-faults-e2e-admin-token-0123456789abcdef';
 const CONTACTS = 1_000;
@@ -52,117 +54,6 @@ const CART = {
   reentry: { policy: 'once' },
 };
 
-/** The workflows service as in production: its own Node process, its output in a log file. */
-class ServiceProcess {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  readonly url: string;
-  /** Exits nobody asked for (a crash of the service under a fault). */
-  unexpectedExits = 0;
-
-  constructor(
-    private readonly port: number,
-    private readonly env: Record<string, string>,
-    readonly logFile: string,
-  ) {
-    this.url = `http://127.0.0.1:${port}`;
-  }
-
-  async start(): Promise<void> {
-    const log = openSync(this.logFile, 'a');
-    const child = spawn(
-      process.execPath,
-      [join(__dirname, '..', 'services', 'workflows', 'dist', 'main.js')],
-      {
-        env: { ...process.env, ...this.env, HTTP_PORT: String(this.port) },
-        stdio: ['ignore', log, log],
-      },
-    );
-    closeSync(log);
-    this.child = child;
-    let expected = false;
-    this.exited = new Promise((resolve) =>
-      child.once('exit', () => {
-        if (!expected && this.child === child) this.unexpectedExits += 1;
-        resolve();
-      }),
-    );
-    (child as ChildProcess & { expectExit?: () => void }).expectExit = () => (expected = true);
-    // A restarted process listens once its consumer groups rebalanced past the killed member
-    // (whose session must time out first): about 30 s.
-    await until(
-      async () => (await fetch(`${this.url}/readyz`).catch(() => undefined))?.status === 200,
-      120_000,
-      'workflows to be ready',
-    );
-  }
-
-  async kill(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-    const child = this.child as (ChildProcess & { expectExit?: () => void }) | undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.expectExit?.();
-    child.kill(signal);
-    await this.exited;
-  }
-
-  logTail(): string {
-    return readFileSync(this.logFile, 'utf8').split('\n').slice(-40).join('\n');
-  }
-}
-
-async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Every message of the topics for one org (by key prefix), decoded, by partition and offset. */
-class TopicRecorder {
-  private readonly seen = new Map<string, Map<string, Envelope>>();
-  private consumer: Consumer | undefined;
-
-  constructor(
-    private readonly kafka: Kafka,
-    private readonly codec: ReturnType<typeof createCodec>,
-    private readonly topics: string[],
-    private readonly keyPrefix: string,
-  ) {
-    for (const topic of topics) this.seen.set(topic, new Map());
-  }
-
-  async start(): Promise<void> {
-    this.consumer = this.kafka.consumer({ groupId: uniqueName('wf-faults-reader'), maxWaitTimeInMs: 200 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
-    await this.consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
-        if (!message.key?.toString().startsWith(this.keyPrefix)) return;
-        const envelope = await this.codec.decode(topic, { value: message.value, headers: message.headers });
-        this.seen.get(topic)!.set(`${partition}:${message.offset}`, envelope);
-      },
-    });
-  }
-
-  envelopes(topic: string): Envelope[] {
-    return [...this.seen.get(topic)!.values()];
-  }
-
-  stop(): Promise<void> {
-    return this.consumer?.disconnect() ?? Promise.resolve();
-  }
-}
-
-/** How often each value occurs. */
-function tally(values: string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return counts;
-}
-
 describe('workflows loses nothing and doubles nothing when killed', () => {
   const env = testEnv();
   const work = mkdtempSync(join(tmpdir(), 'cmis-wf-faults-'));
@@ -180,7 +71,10 @@ describe('workflows loses nothing and doubles nothing when killed', () => {
       // The process keeps its schema under its fixed name: a database of its own.
       createScratchDatabase(env.databaseUrl, 'cmis_wf_faults'),
     ]);
+    // A restarted process listens once its consumer groups rebalanced past the killed member
+    // (whose session must time out first): about 30 s.
     workflows = new ServiceProcess(
+      'workflows',
       await freePort(),
       {
         KAFKA_BROKERS: kafka.brokers.join(','),
@@ -192,6 +86,7 @@ describe('workflows loses nothing and doubles nothing when killed', () => {
         KAFKAJS_NO_PARTITIONER_WARNING: '1',
       },
       join(work, 'workflows.log'),
+      120_000,
     );
     await workflows.start();
     client = new Kafka({
@@ -209,16 +104,8 @@ describe('workflows loses nothing and doubles nothing when killed', () => {
     await database?.drop();
   }, 60_000);
 
-  const call = async (method: string, path: string, auth: string, body?: unknown) => {
-    const res = await fetch(`${workflows.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${auth}` },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const call = (method: string, path: string, auth: string, body?: unknown) =>
+    callService(workflows.url, method, path, bearer(auth), body);
 
   it('1,000 contacts through two timed emails, 200 redelivered, 3 SIGKILLs: 2,000 emails once each', async () => {
     const started = Date.now();
@@ -357,11 +244,7 @@ describe('workflows loses nothing and doubles nothing when killed', () => {
     const all = await call('GET', `/v1/workflows/${workflowId}/instances?limit=1000`, key);
     const statuses = tally((all.body.instances as Array<{ status: string }>).map((i) => i.status));
     const emailCopies = recorder.envelopes(emailRequestsTopic.name);
-    const envelopesByKey = new Map<string, Set<string>>();
-    for (const e of emailCopies) {
-      const k = (e.data as EmailRequested).idempotencyKey;
-      envelopesByKey.set(k, (envelopesByKey.get(k) ?? new Set()).add(e.id));
-    }
+    const envelopesByKey = eventIdsBy(emailCopies, (e) => (e.data as EmailRequested).idempotencyKey);
     const distinctEmails = new Map(emailCopies.map((e) => [e.id, e]));
     const perContact = tally(
       [...distinctEmails.values()].map((e) => {
@@ -384,7 +267,7 @@ describe('workflows loses nothing and doubles nothing when killed', () => {
         envelopeIds: distinctEmails.size,
         idempotencyKeys: envelopesByKey.size,
         resentCopies: emailCopies.length - distinctEmails.size,
-        keysWithTwoEnvelopeIds: [...envelopesByKey.values()].filter((ids) => ids.size > 1).length,
+        keysWithTwoEnvelopeIds: withTwoIds(envelopesByKey),
         contacts: perContact.size,
         contactsWithMoreThanTwo: [...perContact.values()].filter((n) => n > 2).length,
         byStep: Object.fromEntries(

@@ -15,10 +15,11 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
 const ADMIN_TOKEN = 'workflows-e2e-admin-token-0123456789';
-// The wait's timeout fires on the wall clock from the abandon's event time. B's order is ingested
-// right after its abandon (same contact, so the same partition, so workflows reads it second), and
-// must reach workflows within this much on a loaded machine. Waiting for B's instance to show before
-// ordering, as this spec once did, spent the lag twice: a full CI run saw the reminder win at 8 s.
+// B's order is ingested right after its abandon: same contact, same partition, so workflows reads
+// it second. Its wait's timeout holds until workflows has read B's partition through the deadline
+// (services/workflows/src/instances/timeouts.ts), so however far behind the consumer is on a loaded
+// machine, an order sent in time wins over the reminder (a full CI run once saw the reminder win
+// before that hold existed).
 const TIMEOUT_MS = 8_000;
 
 describe('abandoned cart workflow, end to end', () => {

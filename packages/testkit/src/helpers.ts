@@ -14,6 +14,23 @@ export function testEnv() {
   };
 }
 
+/**
+ * The environment of a service process (startServiceProcess) on the test infrastructure, with an
+ * admin token and quiet logs; `extra` adds or overrides settings.
+ */
+export function serviceProcessEnv(adminToken: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = testEnv();
+  return {
+    KAFKA_BROKERS: required(env.kafkaBrokers, 'KAFKA_BROKERS').join(','),
+    SCHEMA_REGISTRY_URL: required(env.schemaRegistryUrl, 'SCHEMA_REGISTRY_URL'),
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    CMIS_ADMIN_TOKEN: adminToken,
+    LOG_LEVEL: 'silent',
+    ...extra,
+  };
+}
+
 function required<T>(value: T | undefined, name: string): T {
   if (value === undefined) {
     throw new Error(`${name} is not set: run tests through jest's global setup (pnpm test) or set it`);

@@ -12,6 +12,7 @@ export { InfraStartError, freePort } from './process';
 export { KAFKA_VERSION, APICURIO_VERSION } from './versions';
 export {
   testEnv,
+  serviceProcessEnv,
   uniqueName,
   uniqueSchema,
   throwawayOrg,

@@ -1,5 +1,7 @@
 // Wires the workflows slices into the runtime (also used by the all-in-one process).
+import { userActionsTopic } from '@cmis/contracts';
 import {
+  createReadThrough,
   createTimerPoller,
   createWebhookSender,
   parseAllowlist,
@@ -14,8 +16,9 @@ import { workflowsMigrations } from './db/migrations';
 import { workflowsRoutes } from './definitions/api';
 import { createWorkflowStore } from './definitions/store';
 import { startAllocationConsumer } from './instances/allocations';
-import { buildActiveIndex, startConsumers, type ActiveIndex } from './instances/consumer';
+import { buildActiveIndex, startConsumers, userActionsGroup, type ActiveIndex } from './instances/consumer';
 import { createRunner, STEP_TIMER } from './instances/runner';
+import { stepTimerHandler } from './instances/timeouts';
 import { createWebhookWorker } from './webhooks/worker';
 import { openApiDocument } from './openapi';
 
@@ -28,6 +31,11 @@ export interface WorkflowsServiceOptions {
   webhook?: Omit<WebhookSenderOptions, 'allowlist' | 'resolve' | 'now'>;
   /** Timer poller's idle pause (ms). */
   timerIntervalMs?: number;
+  /**
+   * Most a wait's timeout waits past its deadline for the user-actions consumer to read the
+   * contact's partition through it (ms, default 60 s); then it fires regardless.
+   */
+  timeoutReadThroughMs?: number;
   /** Days recorded track calls are kept for waits' look-back and backtests (env WORKFLOWS_EVENT_RETENTION_DAYS, default 30). */
   eventRetentionDays?: number;
 }
@@ -68,21 +76,18 @@ export function createWorkflowsService(options: WorkflowsServiceOptions = {}): C
       intervalMs: options.timerIntervalMs ?? 1_000,
       onFired: () => rt.relay.wake(),
       handlers: {
-        [STEP_TIMER]: async (trx, timer) => {
-          const p = timer.payload as {
-            instanceId: string;
-            stepId: string;
-            visit: number;
-            purpose: 'delay' | 'timeout' | 'retry';
-          };
-          await runner.advance(trx, timer.orgId, p.instanceId, {
-            kind: 'timer',
-            at: timer.dueAt.toISOString(),
-            stepId: p.stepId,
-            visit: p.visit,
-            purpose: p.purpose,
-          });
-        },
+        [STEP_TIMER]: stepTimerHandler({
+          rt,
+          runner,
+          now,
+          readThrough: createReadThrough({
+            bus: rt.bus,
+            groupId: userActionsGroup(rt.name),
+            topic: userActionsTopic.name,
+            now,
+          }),
+          capMs: options.timeoutReadThroughMs,
+        }),
       },
     });
     const sender = createWebhookSender({ ...options.webhook, allowlist, resolve, now });

@@ -17,30 +17,11 @@ import {
 import { startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
 import { testEnv, uniqueName, until, waitForMessages } from '@cmis/testkit';
 import { createWorkflowsService } from './service';
+import { cart, trackMessage } from './spec-support';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 const ADMIN_TOKEN = 'workflows-spec-admin-token-0123456789';
-
-const cart = (timeout = '2s') => ({
-  name: 'Abandoned cart',
-  entry: { event: 'cart_abandoned' },
-  start: 'wait-order',
-  steps: [
-    {
-      id: 'wait-order',
-      kind: 'wait_event',
-      event: 'order_completed',
-      timeout,
-      received: 'ordered',
-      timedOut: 'remind',
-    },
-    { id: 'remind', kind: 'send_email', templateId: 'cart-reminder' },
-    { id: 'ordered', kind: 'exit', reason: 'ordered' },
-  ],
-  goals: [{ event: 'order_completed', filter: { field: 'event.properties.total', operator: '>', value: 0 } }],
-  reentry: { policy: 'once_per_period', periodDays: 1 },
-});
 
 describe('workflows service', () => {
   let proc: RunningServiceProcess;
@@ -133,28 +114,14 @@ describe('workflows service', () => {
     properties: Json = {},
     options: { id?: string; at?: Date } = {},
   ) {
-    const id = options.id ?? randomUUID();
-    const envelope = createTopicEnvelope(userActionsTopic.name, {
-      id,
-      time: new Date().toISOString(),
-      source: '/cmis/workflows-spec',
-      type: 'cmis.triggers.action-tracked',
-      subject: contactId,
+    const { id, message } = await trackMessage(proc.platform.codec, {
       orgId,
-      data: {
-        userId: contactId,
-        event,
-        properties,
-        context: {},
-        messageId: id,
-        timestamp: (options.at ?? new Date()).toISOString(),
-        sourceId: 'spec',
-      },
+      contactId,
+      event,
+      properties,
+      ...options,
     });
-    const encoded = await proc.platform.codec.encode(userActionsTopic.name, envelope as EventEnvelope);
-    await proc.platform.bus.publish(userActionsTopic.name, [
-      { key: `${orgId}:${contactId}`, value: encoded.value, headers: encoded.headers },
-    ]);
+    await proc.platform.bus.publish(userActionsTopic.name, [message]);
     return id;
   }
 

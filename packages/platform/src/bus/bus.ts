@@ -98,6 +98,17 @@ export interface TopicSpec {
   retentionMs?: number;
 }
 
+/** Where a consumer group stands on one partition. */
+export interface PartitionLag {
+  partition: number;
+  /** The offset the group reads next: its committed one, or the oldest kept when it has none. */
+  committed: number;
+  /** The offset the next message written to the partition gets. */
+  end: number;
+  /** end − committed. */
+  lag: number;
+}
+
 export interface Bus {
   readonly transport: string;
   /** Resolves once every message is durably accepted (Kafka: idempotent producer, acks=all). */
@@ -106,8 +117,8 @@ export interface Bus {
   publishBatch(batches: Array<{ topic: string; messages: OutgoingMessage[] }>): Promise<void>;
   subscribe<Prepared = undefined>(options: SubscribeOptions<Prepared>): Promise<Subscription>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
-  /** Committed offset lag per partition of a group (for /metrics and readiness). */
-  lag(groupId: string, topic: string): Promise<Array<{ partition: number; lag: number }>>;
+  /** Committed offset lag per partition of a group (for /metrics, readiness and read-through checks). */
+  lag(groupId: string, topic: string): Promise<PartitionLag[]>;
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }

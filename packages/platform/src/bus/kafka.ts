@@ -560,8 +560,9 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         );
         return ends.map((e) => {
           const done = byPartition.get(e.partition) ?? -1;
-          const low = Number(e.low);
-          return { partition: e.partition, lag: Number(e.high) - (done < 0 ? low : done) };
+          const from = done < 0 ? Number(e.low) : done;
+          const end = Number(e.high);
+          return { partition: e.partition, committed: from, end, lag: end - from };
         });
       });
     },

@@ -60,6 +60,9 @@ export function trackedFrom(envelope: EventEnvelope): TrackedEvent {
   };
 }
 
+/** The group that reads track calls: what a wait's timeout waits for to read through its deadline. */
+export const userActionsGroup = (service: string) => `${service}.user-actions`;
+
 export async function startConsumers(deps: {
   rt: ServiceRuntime;
   store: WorkflowStore;
@@ -88,7 +91,7 @@ export async function startConsumers(deps: {
   });
 
   await rt.consume({
-    groupId: `${rt.name}.user-actions`,
+    groupId: userActionsGroup(rt.name),
     topics: [userActionsTopic.name],
     handle: async ({ envelope }, { trx, orgId }) => {
       if (envelope.type !== 'cmis.triggers.action-tracked') return;

@@ -204,7 +204,13 @@ export function createEmbeddedBus(options: EmbeddedBusOptions): EmbeddedBus {
         // Messages below the oldest kept one are gone: nobody can still have to process them.
         const low = row.low === null ? high : BigInt(row.low);
         const committed = row.committed === null ? low : BigInt(row.committed);
-        return { partition: row.partition, lag: Number(high - (committed > low ? committed : low)) };
+        const from = committed > low ? committed : low;
+        return {
+          partition: row.partition,
+          committed: Number(from),
+          end: Number(high),
+          lag: Number(high - from),
+        };
       });
     },
 

@@ -113,7 +113,10 @@ export function envReadBy(service: string): Set<string> {
  */
 export function consumerGroupsOf(service: string): RegExp[] {
   const groups: RegExp[] = [];
-  const named = /groupId: `\$\{(?:ctx\.)?rt\.name\}\.((?:[a-z0-9.-]|\$\{[\w.]+\})+)`/g;
+  // `groupId: \`${rt.name}.<group>\`` in a consume call, or a helper naming one for several places
+  // (`export const userActionsGroup = (service: string) => \`${service}.user-actions\``).
+  const named =
+    /(?:groupId: |Group = \(service: string\) => )`\$\{(?:(?:ctx\.)?rt\.name|service)\}\.((?:[a-z0-9.-]|\$\{[\w.]+\})+)`/g;
   for (const file of sources(join(ROOT, 'services', service, 'src'))) {
     for (const match of readFileSync(file, 'utf8').matchAll(named)) {
       const parts = match[1]!.split(/\$\{[\w.]+\}/).map((p) => p.replace(/\./g, '\\.'));

@@ -18,6 +18,9 @@ import { createAnalyticsService } from '../service';
 type Json = Record<string, any>;
 const ADMIN_TOKEN = 'analytics-bandit-spec-admin-token-012345';
 const INTERVAL_MS = 1_500;
+// Each wait below allows 60 s: a fresh analytics group first reads every result topic from the
+// start, which under a full parallel run took past jest's default 60 s for the whole test.
+const SPEC_TIMEOUT_MS = 180_000;
 
 describe('analytics bandit allocation', () => {
   let proc: RunningServiceProcess;
@@ -145,83 +148,93 @@ describe('analytics bandit allocation', () => {
     ).map((m) => envelopeOf(m.value!).data as AllocationUpdated);
   const conversionsOf = (a: AllocationUpdated) => a.variants.reduce((s, v) => s + v.conversions, 0);
 
-  it('publishes allocations favouring the better converting variant, each keeping its exploration share', async () => {
-    const { orgId, key } = await newOrg();
-    const workflowId = `wf-${randomUUID()}`;
-    const experimentId = `${workflowId}:ab`;
-    const bandit = {
-      allocation: 'bandit',
-      metric: 'conversion',
-      explorationShare: 0.05,
-      variants: ['a', 'b'],
-      weights: { a: 0.5, b: 0.5 },
-    };
-    // a: 3 of 60 convert (5%); b: 30 of 60 (50%).
-    const a = split(workflowId, 'a', 60, 3, bandit);
-    const b = split(workflowId, 'b', 60, 30, bandit);
-    await publish(orgId, [...a.passes, ...b.passes]);
-    await until(
-      () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
-      (r) => r.status === 200 && r.body.variants.reduce((n: number, v: Json) => n + v.exposed, 0) === 120,
-      { timeoutMs: 60_000 },
-    );
-    await publish(orgId, [...a.ends, ...b.ends]);
+  it(
+    'publishes allocations favouring the better converting variant, each keeping its exploration share',
+    async () => {
+      const { orgId, key } = await newOrg();
+      const workflowId = `wf-${randomUUID()}`;
+      const experimentId = `${workflowId}:ab`;
+      const bandit = {
+        allocation: 'bandit',
+        metric: 'conversion',
+        explorationShare: 0.05,
+        variants: ['a', 'b'],
+        weights: { a: 0.5, b: 0.5 },
+      };
+      // a: 3 of 60 convert (5%); b: 30 of 60 (50%).
+      const a = split(workflowId, 'a', 60, 3, bandit);
+      const b = split(workflowId, 'b', 60, 30, bandit);
+      await publish(orgId, [...a.passes, ...b.passes]);
+      await until(
+        () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
+        (r) => r.status === 200 && r.body.variants.reduce((n: number, v: Json) => n + v.exposed, 0) === 120,
+        { timeoutMs: 60_000 },
+      );
+      await publish(orgId, [...a.ends, ...b.ends]);
 
-    // The exposures alone made one (or more) allocations; the conversions make a later one.
-    const [final] = await allocationsOf(orgId, experimentId, 1, { also: (x) => conversionsOf(x) === 33 });
-    const all = await allocationsOf(orgId, experimentId, final!.revision);
-    for (const x of all) expect(AllocationUpdated.parse(x)).toEqual(x);
-    expect(all[0]).toMatchObject({
-      kind: 'workflow_split',
-      workflowId,
-      stepId: 'ab',
-      metric: 'conversion',
-      explorationShare: 0.05,
-      revision: 1,
-    });
-    expect(final!.variants.map((v) => [v.variantId, v.exposed, v.conversions])).toEqual([
-      ['a', 60, 3],
-      ['b', 60, 30],
-    ]);
-    const weight = (id: string) => final!.variants.find((v) => v.variantId === id)!.weight;
-    expect(weight('b')).toBeGreaterThan(0.9);
-    expect(weight('a')).toBeGreaterThanOrEqual(0.05);
-    expect(weight('a') + weight('b')).toBeCloseTo(1, 9);
-    // Revisions grow one by one; allocations of one experiment are at least the interval apart.
-    expect(all.map((x) => x.revision)).toEqual(all.map((_, i) => i + 1));
-    for (let i = 1; i < all.length; i++)
-      expect(Date.parse(all[i]!.asOf) - Date.parse(all[i - 1]!.asOf)).toBeGreaterThanOrEqual(INTERVAL_MS);
+      // The exposures alone made one (or more) allocations; the conversions make a later one.
+      const [final] = await allocationsOf(orgId, experimentId, 1, { also: (x) => conversionsOf(x) === 33 });
+      const all = await allocationsOf(orgId, experimentId, final!.revision);
+      for (const x of all) expect(AllocationUpdated.parse(x)).toEqual(x);
+      expect(all[0]).toMatchObject({
+        kind: 'workflow_split',
+        workflowId,
+        stepId: 'ab',
+        metric: 'conversion',
+        explorationShare: 0.05,
+        revision: 1,
+      });
+      expect(final!.variants.map((v) => [v.variantId, v.exposed, v.conversions])).toEqual([
+        ['a', 60, 3],
+        ['b', 60, 30],
+      ]);
+      const weight = (id: string) => final!.variants.find((v) => v.variantId === id)!.weight;
+      expect(weight('b')).toBeGreaterThan(0.9);
+      expect(weight('a')).toBeGreaterThanOrEqual(0.05);
+      expect(weight('a') + weight('b')).toBeCloseTo(1, 9);
+      // Revisions grow one by one; allocations of one experiment are at least the interval apart.
+      expect(all.map((x) => x.revision)).toEqual(all.map((_, i) => i + 1));
+      for (let i = 1; i < all.length; i++)
+        expect(Date.parse(all[i]!.asOf) - Date.parse(all[i - 1]!.asOf)).toBeGreaterThanOrEqual(INTERVAL_MS);
 
-    const state = await call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key);
-    expect(state.body.bandit).toMatchObject({
-      metric: 'conversion',
-      explorationShare: 0.05,
-      variants: ['a', 'b'],
-      revision: final!.revision,
-    });
-  });
+      const state = await call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key);
+      expect(state.body.bandit).toMatchObject({
+        metric: 'conversion',
+        explorationShare: 0.05,
+        variants: ['a', 'b'],
+        revision: final!.revision,
+      });
+    },
+    SPEC_TIMEOUT_MS,
+  );
 
-  it('publishes nothing for a fixed split', async () => {
-    const { orgId, key } = await newOrg();
-    const workflowId = `wf-${randomUUID()}`;
-    const experimentId = `${workflowId}:ab`;
-    const a = split(workflowId, 'a', 30, 3);
-    const b = split(workflowId, 'b', 30, 20);
-    await publish(orgId, [...a.passes, ...b.passes]);
-    await until(
-      () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
-      (r) => r.status === 200 && r.body.variants.reduce((n: number, v: Json) => n + v.exposed, 0) === 60,
-      { timeoutMs: 60_000 },
-    );
-    await publish(orgId, [...a.ends, ...b.ends]);
-    const counted = await until(
-      () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
-      (r) => r.body.variants.reduce((n: number, v: Json) => n + v.conversions, 0) === 23,
-      { timeoutMs: 60_000 },
-    );
-    expect(counted.body.bandit).toBeUndefined();
-    // Twice the interval after 83 outcomes: a bandit would have published by now.
-    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
-    await expect(allocationsOf(orgId, experimentId, 1, { timeoutMs: 3_000 })).rejects.toThrow(/0\/1 matched/);
-  });
+  it(
+    'publishes nothing for a fixed split',
+    async () => {
+      const { orgId, key } = await newOrg();
+      const workflowId = `wf-${randomUUID()}`;
+      const experimentId = `${workflowId}:ab`;
+      const a = split(workflowId, 'a', 30, 3);
+      const b = split(workflowId, 'b', 30, 20);
+      await publish(orgId, [...a.passes, ...b.passes]);
+      await until(
+        () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
+        (r) => r.status === 200 && r.body.variants.reduce((n: number, v: Json) => n + v.exposed, 0) === 60,
+        { timeoutMs: 60_000 },
+      );
+      await publish(orgId, [...a.ends, ...b.ends]);
+      const counted = await until(
+        () => call('GET', `/v1/experiments/${encodeURIComponent(experimentId)}`, key),
+        (r) => r.body.variants.reduce((n: number, v: Json) => n + v.conversions, 0) === 23,
+        { timeoutMs: 60_000 },
+      );
+      expect(counted.body.bandit).toBeUndefined();
+      // Twice the interval after 83 outcomes: a bandit would have published by now.
+      await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+      await expect(allocationsOf(orgId, experimentId, 1, { timeoutMs: 3_000 })).rejects.toThrow(
+        /0\/1 matched/,
+      );
+    },
+    SPEC_TIMEOUT_MS,
+  );
 });

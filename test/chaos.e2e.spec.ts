@@ -505,6 +505,7 @@ describe('chaos: 50,000 events while every service is killed, the broker restart
         distinctMessages: mailsPerMessage.size,
         resentSameMessageId: smtp.received.length - mailsPerMessage.size,
         keysWithTwoMessages: [...messagesPerKey.values()].filter((n) => n > 1).length,
+        connectionsResetBySender: smtp.errors.length,
         outcomes: Object.fromEntries(messageOutcomes),
       },
       faults: { kills: plan.filter((f) => f.kind === 'kill').length, pgConnectionsTerminated: terminated },

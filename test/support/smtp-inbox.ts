@@ -17,6 +17,8 @@ export interface ReceivedMail {
 export interface SmtpInbox {
   readonly url: string;
   readonly received: ReceivedMail[];
+  /** Connection errors the server reported (a reset by a sender that was killed). */
+  readonly errors: Error[];
   close(): Promise<void>;
 }
 
@@ -48,11 +50,16 @@ export async function startSmtpInbox(): Promise<SmtpInbox> {
       });
     },
   });
+  // A sender killed mid-session (the chaos test SIGKILLs email) resets its connection: the server
+  // emits that as an 'error', which unhandled would fail the test that killed it on purpose.
+  const errors: Error[] = [];
+  smtp.on('error', (error: Error) => errors.push(error));
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
   const port = (smtp.server.address() as AddressInfo).port;
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
+    errors,
     close: () => new Promise<void>((r) => smtp.close(() => r())),
   };
 }

@@ -329,10 +329,14 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
           resolve();
         });
         consumer.on(consumer.events.CRASH, (e) => {
-          clearTimeout(timer);
           onError(`consumer ${sub.groupId} crashed`, e.payload.error);
+          // A crash kafkajs retries itself ("the coordinator is loading", a SyncGroup timeout just
+          // after a broker restart) is waited out within the join deadline: rejecting on it made a
+          // process started at that moment exit (seen in the fault test).
+          if (e.payload.restart) return;
+          clearTimeout(timer);
           reject(e.payload.error);
-          if (!e.payload.restart) restartAfterCrash();
+          restartAfterCrash();
         });
       });
       /**

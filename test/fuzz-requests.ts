@@ -1,7 +1,7 @@
 // The fuzz run's requests: every operation of every service's OpenAPI document (plus the admin
 // routes every service mounts), each request either valid as far as the schema says or broken in
 // one way: the body, a path parameter, the query, the credentials or a header.
-import type { Rng } from './fuzz-rng';
+import type { SeededRng as Rng } from './support/seeded-rng';
 import {
   anyValue,
   evilNumber,

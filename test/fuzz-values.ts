@@ -1,6 +1,6 @@
 // Values for the fuzz run: a sampler that follows a JSON Schema (so most requests get past
 // validation and run the handlers), and mutations that break it in the ways clients do.
-import type { Rng } from './fuzz-rng';
+import type { SeededRng as Rng } from './support/seeded-rng';
 
 export type JsonSchema = {
   $ref?: string;

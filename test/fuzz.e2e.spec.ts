@@ -19,7 +19,7 @@ import {
   type ScratchDatabase,
   type ServiceStack,
 } from '@cmis/testkit';
-import { createRng } from './fuzz-rng';
+import { seededRng } from './support/seeded-rng';
 import {
   adminOperations,
   buildRequest,
@@ -190,7 +190,7 @@ describe('fuzz: every HTTP endpoint of every service', () => {
     // Every operation gets its share; the order is shuffled by the seed.
     const schedule: Operation[] = [];
     for (let i = 0; schedule.length < TOTAL; i += 1) schedule.push(operations[i % operations.length]!);
-    const order = createRng(SEED);
+    const order = seededRng(SEED);
     for (let i = schedule.length - 1; i > 0; i -= 1) {
       const j = order.int(0, i);
       [schedule[i], schedule[j]] = [schedule[j]!, schedule[i]!];
@@ -208,7 +208,7 @@ describe('fuzz: every HTTP endpoint of every service', () => {
       while (next < schedule.length) {
         const index = next++;
         const op = schedule[index]!;
-        const rng = createRng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+        const rng = seededRng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
         const request = buildRequest(op, rng, pool, creds);
         const operation = `${op.method} ${op.path}`;
         byOperation.set(

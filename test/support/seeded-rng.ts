@@ -1,5 +1,5 @@
-// A seeded random source for the chaos test's fault schedule: the same seed gives the same
-// faults in the same order with the same gaps, so a failing run reproduces with CHAOS_SEED.
+// A seeded random source for the chaos and fuzz runs: the same seed gives the same faults, gaps
+// and requests in the same order, so a failing run reproduces with CHAOS_SEED or FUZZ_SEED.
 
 export interface SeededRng {
   readonly seed: number;
@@ -7,11 +7,17 @@ export interface SeededRng {
   next(): number;
   /** An integer in [min, max] (both included). */
   int(min: number, max: number): number;
+  chance(probability: number): boolean;
+  pick<T>(items: readonly T[]): T;
   /** A copy of `items` in a random order (Fisher–Yates). */
   shuffle<T>(items: readonly T[]): T[];
+  /** A hex string of `length` characters. */
+  hex(length: number): string;
+  /** A version 4 UUID built from this source. */
+  uuid(): string;
 }
 
-/** mulberry32: tiny and good enough to place faults and shuffle a workload. */
+/** mulberry32: tiny, fast and good enough to place faults and spread requests over cases. */
 export function seededRng(seed: number): SeededRng {
   let state = seed >>> 0;
   const next = () => {
@@ -22,10 +28,20 @@ export function seededRng(seed: number): SeededRng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
+  const hex = (length: number) => {
+    let out = '';
+    for (let i = 0; i < length; i += 1) out += '0123456789abcdef'[int(0, 15)];
+    return out;
+  };
   return {
     seed,
     next,
     int,
+    chance: (probability) => next() < probability,
+    pick: (items) => {
+      if (items.length === 0) throw new Error('pick from an empty list');
+      return items[int(0, items.length - 1)]!;
+    },
     shuffle(items) {
       const out = [...items];
       for (let i = out.length - 1; i > 0; i -= 1) {
@@ -34,5 +50,7 @@ export function seededRng(seed: number): SeededRng {
       }
       return out;
     },
+    hex,
+    uuid: () => `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[int(0, 3)]}${hex(3)}-${hex(12)}`,
   };
 }

@@ -2,7 +2,6 @@
 // new exposures and conversions count toward the next allocation, and a durable timer per
 // experiment (coalesced, throttled) computes it and appends allocation-updated in the firing's
 // transaction.
-import { analyticsDecisionsTopic } from '@cmis/contracts';
 import { scheduleTimer, stableId, type ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
 import {
@@ -12,7 +11,7 @@ import {
   type BanditSplitDetail,
   type BanditThrottle,
 } from './bandit';
-import { variantTotals } from './store';
+import { appendDecision, variantTotals } from './store';
 
 export const BANDIT_TIMER = 'analytics-bandit-allocation';
 const timerIdOf = (experimentId: string) => `bandit:${experimentId}`;
@@ -122,22 +121,12 @@ export async function publishAllocation(
     revision,
     now,
   );
-  await rt.eventStore.append(trx, {
-    orgId,
-    streamType: 'analytics-experiment',
-    streamId: experimentId.slice(0, 200),
-    expectedVersion: 'any',
-    events: [
-      {
-        id: stableId('analytics-allocation', orgId, experimentId, revision),
-        type: 'cmis.analytics.allocation-updated',
-        data,
-        metadata: rt.eventMetadata({ actor: 'analytics:bandit' }),
-        topic: analyticsDecisionsTopic.name,
-        key: `${orgId}:${experimentId}`,
-        occurredAt: now,
-      },
-    ],
+  await appendDecision(rt, trx, orgId, experimentId, {
+    id: stableId('analytics-allocation', orgId, experimentId, revision),
+    type: 'cmis.analytics.allocation-updated',
+    data,
+    actor: 'analytics:bandit',
+    occurredAt: now,
   });
   await trx('exp_bandits')
     .where({ org_id: orgId, experiment_id: experimentId })

@@ -2,7 +2,7 @@
 // z / chi-squared, Welch t on revenue, the always-valid mSPRT p, the winner at a confidence, a
 // Thompson allocation suggestion), a decision published for the email service, rule holdouts.
 import { randomUUID } from 'node:crypto';
-import { analyticsDecisionsTopic, type ExperimentDecided } from '@cmis/contracts';
+import type { ExperimentDecided } from '@cmis/contracts';
 import {
   asyncHandler,
   NotFoundError,
@@ -26,6 +26,7 @@ import {
   type ResultOptions,
 } from './results';
 import {
+  appendDecision,
   listExperiments,
   previousSequentialP,
   recordLook,
@@ -203,22 +204,12 @@ export function experimentRoutes(router: Router, deps: { rt: ServiceRuntime; now
           })),
         };
         const at = now();
-        await rt.eventStore.append(trx, {
-          orgId,
-          streamType: 'analytics-experiment',
-          streamId: experimentId.slice(0, 200),
-          expectedVersion: 'any',
-          events: [
-            {
-              id: randomUUID(),
-              type: 'cmis.analytics.experiment-decided',
-              data,
-              metadata: rt.eventMetadata({ actor: `key:${req.principal!.keyId}` }),
-              topic: analyticsDecisionsTopic.name,
-              key: `${orgId}:${experimentId}`,
-              occurredAt: at,
-            },
-          ],
+        await appendDecision(rt, trx, orgId, experimentId, {
+          id: randomUUID(),
+          type: 'cmis.analytics.experiment-decided',
+          data,
+          actor: `key:${req.principal!.keyId}`,
+          occurredAt: at,
         });
         await trx('exp_experiments')
           .where({ org_id: orgId, experiment_id: experimentId })

@@ -11,7 +11,7 @@ import {
   type EventEnvelope,
 } from '@cmis/contracts';
 import { startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
-import { testEnv, uniqueName, until, waitForMessages } from '@cmis/testkit';
+import { serviceProcessEnv, uniqueName, until, waitForMessages } from '@cmis/testkit';
 import { createAnalyticsService } from '../service';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -26,21 +26,13 @@ describe('analytics bandit allocation', () => {
   let proc: RunningServiceProcess;
 
   beforeAll(async () => {
-    const env = testEnv();
     proc = await startServiceProcess(
       {
         service: uniqueName('analytics'),
         httpPort: 0,
         create: createAnalyticsService({ bandit: { intervalMs: INTERVAL_MS, minOutcomes: 20 } }),
       },
-      {
-        KAFKA_BROKERS: env.kafkaBrokers!.join(','),
-        SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
-        DATABASE_URL: env.databaseUrl,
-        REDIS_URL: env.redisUrl,
-        CMIS_ADMIN_TOKEN: ADMIN_TOKEN,
-        LOG_LEVEL: 'silent',
-      },
+      serviceProcessEnv(ADMIN_TOKEN),
     );
   });
   afterAll(async () => {

@@ -1,4 +1,6 @@
 // Reads of the experiments projections: per-variant totals, the experiment list, rule holdouts.
+import { analyticsDecisionsTopic } from '@cmis/contracts';
+import type { ServiceRuntime } from '@cmis/platform';
 import type { Knex } from 'knex';
 import type { VariantTotals } from './results';
 
@@ -159,5 +161,35 @@ export async function ruleHoldoutSubjects(
     for (const [k, v] of Object.entries(after))
       if (r.before && typeof r.before[k] === 'number') change[k] = v - r.before[k]!;
     return { subject: r.subject, heldOut: r.held_out, after, change, revenue: Number(r.revenue) };
+  });
+}
+
+/**
+ * Appends a decision about an experiment (decided, allocation updated) to its stream, published
+ * on the decisions topic keyed by org and experiment, in the caller's transaction.
+ */
+export async function appendDecision(
+  rt: Pick<ServiceRuntime, 'eventStore' | 'eventMetadata'>,
+  trx: Knex.Transaction,
+  orgId: string,
+  experimentId: string,
+  event: { id: string; type: string; data: unknown; actor: string; occurredAt: Date },
+): Promise<void> {
+  await rt.eventStore.append(trx, {
+    orgId,
+    streamType: 'analytics-experiment',
+    streamId: experimentId.slice(0, 200),
+    expectedVersion: 'any',
+    events: [
+      {
+        id: event.id,
+        type: event.type,
+        data: event.data,
+        metadata: rt.eventMetadata({ actor: event.actor }),
+        topic: analyticsDecisionsTopic.name,
+        key: `${orgId}:${experimentId}`,
+        occurredAt: event.occurredAt,
+      },
+    ],
   });
 }

@@ -11,7 +11,7 @@ import {
   type EventEnvelope,
 } from '@cmis/contracts';
 import { DEAD_LETTER_HEADERS, startServiceProcess, type RunningServiceProcess } from '@cmis/platform';
-import { testEnv, uniqueName, until, waitForMessages } from '@cmis/testkit';
+import { serviceProcessEnv, uniqueName, until, waitForMessages } from '@cmis/testkit';
 import { createWorkflowsService } from '../service';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -50,17 +50,9 @@ describe('workflows bandit random split', () => {
   let proc: RunningServiceProcess;
 
   beforeAll(async () => {
-    const env = testEnv();
     proc = await startServiceProcess(
       { service: uniqueName('workflows'), httpPort: 0, create: createWorkflowsService() },
-      {
-        KAFKA_BROKERS: env.kafkaBrokers!.join(','),
-        SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
-        DATABASE_URL: env.databaseUrl,
-        REDIS_URL: env.redisUrl,
-        CMIS_ADMIN_TOKEN: ADMIN_TOKEN,
-        LOG_LEVEL: 'silent',
-      },
+      serviceProcessEnv(ADMIN_TOKEN),
     );
   });
   afterAll(async () => {

@@ -200,6 +200,7 @@ export function createRunner(deps: {
             dueAt: new Date(effect.dueAt),
             payload: {
               instanceId: state.instanceId,
+              contactId: state.contactId,
               stepId: effect.stepId,
               visit: effect.visit,
               purpose: effect.purpose,

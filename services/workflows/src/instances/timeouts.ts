@@ -14,6 +14,8 @@ const ASK_AGAIN_MS = 500;
 
 export interface StepTimerPayload {
   instanceId: string;
+  /** The instance's contact (absent on timers scheduled before it was carried). */
+  contactId?: string;
   stepId: string;
   visit: number;
   purpose: 'delay' | 'timeout' | 'retry';
@@ -40,11 +42,15 @@ export function stepTimerHandler(deps: {
     p: StepTimerPayload,
     deadline: Date,
   ): Promise<boolean> => {
-    const instance = (await trx('instances')
-      .where({ org_id: timer.orgId, instance_id: p.instanceId })
-      .first('contact_id')) as { contact_id: string } | undefined;
-    if (!instance) return false; // the runner records the stale timer
-    const key = `${timer.orgId}:${instance.contact_id}`;
+    const contactId =
+      p.contactId ??
+      (
+        (await trx('instances')
+          .where({ org_id: timer.orgId, instance_id: p.instanceId })
+          .first('contact_id')) as { contact_id: string } | undefined
+      )?.contact_id;
+    if (contactId === undefined) return false; // the runner records the stale timer
+    const key = `${timer.orgId}:${contactId}`;
     const check = await readThrough.check(key, deadline, p.readTo).catch((err: unknown) => {
       rt.logger.warn({ err, orgId: timer.orgId }, 'consumer offsets unreadable; wait timeout held');
       return undefined;

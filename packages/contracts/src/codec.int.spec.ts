@@ -97,11 +97,62 @@ describe('schema registry compatibility', () => {
     expect(new Set(registered.map((r) => r.id)).size).toBe(registered.length);
   });
 
+  it('gives six registrations of one new subject at once its one id and leaves it on BACKWARD', async () => {
+    // Every process registers its topics at start; the registry takes a rule only once the
+    // subject exists, so concurrent first registrations each see the others half-done (the
+    // library's register failed about one call in eight of these rounds).
+    const tenancy = topicByName('cmis.platform.tenancy.v1');
+    for (let round = 0; round < 5; round++) {
+      const subjectOf = freshSubjects();
+      const ids = await Promise.all(
+        Array.from({ length: 6 }, () => registerTopicSchema(registryUrl(), tenancy, subjectOf)),
+      );
+      expect(new Set(ids).size).toBe(1);
+      await expect(subjectCompatibility(subjectOf(tenancy.name))).resolves.toBe(COMPATIBILITY.BACKWARD);
+    }
+  });
+
+  it('puts a subject left without its rule (a registration killed between its calls) on BACKWARD', async () => {
+    const subjectOf = freshSubjects();
+    const tenancy = topicByName('cmis.platform.tenancy.v1');
+    const subject = subjectOf(tenancy.name);
+    const halfDone = await fetch(`${registryUrl()}/subjects/${encodeURIComponent(subject)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schemaType: 'JSON', schema: JSON.stringify(topicJsonSchema(tenancy)) }),
+    });
+    const { id } = (await halfDone.json()) as { id: number };
+    await expect(subjectCompatibility(subject)).resolves.toBe(COMPATIBILITY.NONE);
+
+    await expect(registerTopicSchema(registryUrl(), tenancy, subjectOf)).resolves.toBe(id);
+
+    await expect(subjectCompatibility(subject)).resolves.toBe(COMPATIBILITY.BACKWARD);
+  });
+
+  it('refuses to register under a level an operator chose, and leaves the level alone', async () => {
+    const subjectOf = freshSubjects();
+    const tenancy = topicByName('cmis.platform.tenancy.v1');
+    const subject = subjectOf(tenancy.name);
+    await registerTopicSchema(registryUrl(), tenancy, subjectOf);
+    await fetch(`${registryUrl()}/config/${encodeURIComponent(subject)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ compatibility: COMPATIBILITY.FULL }),
+    });
+    await expect(subjectCompatibility(subject)).resolves.toBe(COMPATIBILITY.FULL);
+
+    await expect(registerTopicSchema(registryUrl(), tenancy, subjectOf)).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringContaining('FULL'),
+    });
+    await expect(subjectCompatibility(subject)).resolves.toBe(COMPATIBILITY.FULL);
+  });
+
   it('refuses a new version that makes a property required, as the offline checker does', async () => {
     const subjectOf = freshSubjects();
     const tenancy = topicByName('cmis.platform.tenancy.v1');
     const registry = createRegistryClient(registryUrl());
-    await registerTopicSchema(registry, tenancy, subjectOf);
+    await registerTopicSchema(registryUrl(), tenancy, subjectOf);
     const v1 = topicJsonSchema(tenancy);
     const v2 = structuredClone(v1) as {
       anyOf: Array<{ properties: { data: { properties: object; required: string[] } } }>;
@@ -133,7 +184,7 @@ describe('schema registry compatibility', () => {
     const subjectOf = freshSubjects();
     const tenancy = topicByName('cmis.platform.tenancy.v1');
     const registry = createRegistryClient(registryUrl());
-    const v1Id = await registerTopicSchema(registry, tenancy, subjectOf);
+    const v1Id = await registerTopicSchema(registryUrl(), tenancy, subjectOf);
     const v1 = topicJsonSchema(tenancy);
     const v2 = structuredClone(v1) as { anyOf: Array<{ properties: { data: { properties: object } } }> };
     const orgCreated = v2.anyOf[0]!.properties.data;

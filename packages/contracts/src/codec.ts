@@ -249,9 +249,9 @@ function nonEmpty(topic: string, message: IncomingMessage): Buffer {
 
 function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCodec {
   const registry: SchemaRegistry = createRegistryClient(registryUrl);
-  // Registered schema ids by subject, per codec: registering is what fills this client's schema
-  // cache, so a codec that skipped it (an id known from another codec) sent every encode of its
-  // first burst to the registry and compiled the schema once per message (50,000 at once).
+  // Registered schema ids by subject, per codec. Each id's schema is loaded into this client's
+  // cache before the id is handed out: a codec without it (an id known from another codec) sent
+  // every encode of its first burst to the registry and compiled the schema once per message.
   const registeredIds = new Map<string, Promise<number>>();
   // Ids the registry confirmed: schema ids are immutable, so each is asked about once.
   const knownSchemaIds = new Set<number>();
@@ -260,7 +260,11 @@ function registryCodec(registryUrl: string, subjectOf: SubjectNaming): UntypedCo
     const cacheKey = `${registryUrl} ${subjectOf(topic.name)}`;
     let id = registeredIds.get(cacheKey);
     if (!id) {
-      id = registerTopicSchema(registry, topic, subjectOf);
+      id = registerTopicSchema(registryUrl, topic, subjectOf).then(async (registered) => {
+        await registry.getSchema(registered);
+        knownSchemaIds.add(registered);
+        return registered;
+      });
       // A failed registration (registry down) is retried by the next encode.
       const pending = id;
       pending.catch(() => registeredIds.get(cacheKey) === pending && registeredIds.delete(cacheKey));

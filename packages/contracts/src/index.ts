@@ -70,6 +70,7 @@ export {
 export {
   createRegistryClient,
   registerTopicSchema,
+  SchemaRegistryError,
   registerAllSchemas,
   topicValueSubject,
   type SubjectNaming,

@@ -13,20 +13,89 @@ export function createRegistryClient(registryUrl: string): SchemaRegistry {
   return new SchemaRegistry({ host: registryUrl }, { [SchemaType.JSON]: { validateFormats: false } });
 }
 
+/** A refusal or failure the registry answered with; status is its HTTP status. */
+export class SchemaRegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'SchemaRegistryError';
+  }
+}
+
+const REGISTRY_MEDIA_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+async function registryCall<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+  const response = await fetch(url, {
+    ...init,
+    headers: { accept: REGISTRY_MEDIA_TYPE, 'content-type': REGISTRY_MEDIA_TYPE },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as T };
+}
+
+/**
+ * Leaves the subject on BACKWARD compatibility. The registry only takes a subject's rule once the
+ * subject exists, so a first registration is two calls; every process registers its topics at
+ * start, and two doing it at once (or one killed between the calls) find the subject with no rule
+ * (Apicurio reports NONE) or the rule already created by the other. Both end on BACKWARD here:
+ * NONE is set, a conflicting create is read back. Another level set by an operator is refused,
+ * not overwritten.
+ */
+async function ensureBackward(subjectUrl: string, subject: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const config = await registryCall<{ compatibilityLevel?: string; message?: string }>(subjectUrl);
+    const level = config.body.compatibilityLevel?.toUpperCase();
+    if (config.status === 200 && level === COMPATIBILITY.BACKWARD) return;
+    if (config.status === 200 && level !== COMPATIBILITY.NONE)
+      throw new SchemaRegistryError(
+        `subject ${subject} is on ${level} compatibility; CMIS keeps BACKWARD`,
+        409,
+      );
+    if (config.status !== 200 && config.status !== 404)
+      throw new SchemaRegistryError(
+        `subject ${subject}: ${config.body.message ?? config.status}`,
+        config.status,
+      );
+    const set = await registryCall<{ message?: string }>(subjectUrl, {
+      method: 'PUT',
+      body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+    });
+    if (set.status === 200) return;
+    // 409: another process created the rule between our read and our write; read it back.
+    if (set.status !== 409 || attempt >= 3)
+      throw new SchemaRegistryError(`subject ${subject}: ${set.body.message ?? set.status}`, set.status);
+  }
+}
+
 /**
  * Registers the topic's value schema (idempotent: the same schema keeps its id) and leaves the
- * subject on BACKWARD compatibility; the registry refuses a version that breaks it.
+ * subject on BACKWARD compatibility; the registry refuses (409) a version that breaks it. Safe to
+ * run from many processes at once.
  */
 export async function registerTopicSchema(
-  registry: SchemaRegistry,
+  registryUrl: string,
   topic: TopicDefinition,
   subjectOf: SubjectNaming = topicValueSubject,
 ): Promise<number> {
-  const { id } = await registry.register(
-    { type: SchemaType.JSON, schema: JSON.stringify(topicJsonSchema(topic)) },
-    { subject: subjectOf(topic.name), compatibility: COMPATIBILITY.BACKWARD },
+  const subject = subjectOf(topic.name);
+  const base = registryUrl.replace(/\/+$/, '');
+  const registered = await registryCall<{ id?: number; message?: string }>(
+    `${base}/subjects/${encodeURIComponent(subject)}/versions`,
+    {
+      method: 'POST',
+      body: JSON.stringify({ schemaType: SchemaType.JSON, schema: JSON.stringify(topicJsonSchema(topic)) }),
+    },
   );
-  return id;
+  if (registered.status !== 200 || typeof registered.body.id !== 'number')
+    throw new SchemaRegistryError(
+      `subject ${subject}: ${registered.body.message ?? `registry answered ${registered.status}`}`,
+      registered.status,
+    );
+  await ensureBackward(`${base}/config/${encodeURIComponent(subject)}`, subject);
+  return registered.body.id;
 }
 
 export interface RegisteredTopicSchema {
@@ -41,10 +110,9 @@ export async function registerAllSchemas(
   options: { topics?: readonly TopicDefinition[]; subjectOf?: SubjectNaming } = {},
 ): Promise<RegisteredTopicSchema[]> {
   const { topics = allTopics(), subjectOf = topicValueSubject } = options;
-  const registry = createRegistryClient(registryUrl);
   const registered: RegisteredTopicSchema[] = [];
   for (const topic of topics) {
-    const id = await registerTopicSchema(registry, topic, subjectOf);
+    const id = await registerTopicSchema(registryUrl, topic, subjectOf);
     registered.push({ topic: topic.name, subject: subjectOf(topic.name), id });
   }
   return registered;

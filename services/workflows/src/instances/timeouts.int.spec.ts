@@ -51,10 +51,10 @@ describe('a wait timeout after downtime', () => {
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
   };
 
-  const track = async (orgId: string, contactId: string, event: string, copies = 1) => {
+  const track = async (orgId: string, contactId: string, event: string, copies = 1, at?: Date) => {
     const messages = [];
     for (let i = 0; i < copies; i++) {
-      messages.push((await trackMessage(publisher.platform.codec, { orgId, contactId, event })).message);
+      messages.push((await trackMessage(publisher.platform.codec, { orgId, contactId, event, at })).message);
     }
     await publisher.platform.bus.publish(userActionsTopic.name, messages);
   };
@@ -82,7 +82,8 @@ describe('a wait timeout after downtime', () => {
       ).then((r) => (r.body.instances as Json[]).find((i) => i.contactId === contactId)!);
 
     const contact = uniqueName('dee');
-    await track(orgId as string, contact, 'cart_abandoned');
+    const abandonedAt = Date.now();
+    await track(orgId as string, contact, 'cart_abandoned', 1, new Date(abandonedAt));
     await instanceOf(contact, 'waiting');
 
     // Down before the order comes, and still down when the wait's deadline passes.
@@ -90,8 +91,12 @@ describe('a wait timeout after downtime', () => {
     workflows = undefined;
     // Ahead of the order on its partition, a backlog the restarted consumer needs a while for.
     await track(orgId as string, contact, 'page_viewed', BACKLOG);
-    await track(orgId as string, contact, 'order_completed');
-    await new Promise((r) => setTimeout(r, TIMEOUT_S * 1_000 + 1_000));
+    // Ordered in time: the wait's window is the abandon's event time plus the timeout, and under
+    // a loaded run the wall clock may already be past it here, so the order says when it happened.
+    const orderedAt = new Date(Math.min(Date.now(), abandonedAt + 1_000));
+    await track(orgId as string, contact, 'order_completed', 1, orderedAt);
+    const deadline = abandonedAt + TIMEOUT_S * 1_000;
+    await new Promise((r) => setTimeout(r, Math.max(0, deadline + 1_000 - Date.now())));
     workflows = await startWorkflows();
 
     // Without the hold the reminder path wins and the instance ends 'completed'.

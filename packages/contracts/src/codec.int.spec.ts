@@ -19,6 +19,15 @@ function freshSubjects(): (topicName: string) => string {
   return (topicName) => `spec-${run}.${topicName}-value`;
 }
 
+/** A call straight to the registry's REST API, as another process or an operator makes it. */
+function registryRequest(method: string, path: string, body: unknown): Promise<Response> {
+  return fetch(`${registryUrl()}${path}`, {
+    method,
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify(body),
+  });
+}
+
 async function subjectCompatibility(subject: string): Promise<string> {
   const response = await fetch(`${registryUrl()}/config/${encodeURIComponent(subject)}`);
   return ((await response.json()) as { compatibilityLevel: string }).compatibilityLevel;
@@ -116,10 +125,9 @@ describe('schema registry compatibility', () => {
     const subjectOf = freshSubjects();
     const tenancy = topicByName('cmis.platform.tenancy.v1');
     const subject = subjectOf(tenancy.name);
-    const halfDone = await fetch(`${registryUrl()}/subjects/${encodeURIComponent(subject)}/versions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ schemaType: 'JSON', schema: JSON.stringify(topicJsonSchema(tenancy)) }),
+    const halfDone = await registryRequest('POST', `/subjects/${encodeURIComponent(subject)}/versions`, {
+      schemaType: 'JSON',
+      schema: JSON.stringify(topicJsonSchema(tenancy)),
     });
     const { id } = (await halfDone.json()) as { id: number };
     await expect(subjectCompatibility(subject)).resolves.toBe(COMPATIBILITY.NONE);
@@ -134,10 +142,8 @@ describe('schema registry compatibility', () => {
     const tenancy = topicByName('cmis.platform.tenancy.v1');
     const subject = subjectOf(tenancy.name);
     await registerTopicSchema(registryUrl(), tenancy, subjectOf);
-    await fetch(`${registryUrl()}/config/${encodeURIComponent(subject)}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ compatibility: COMPATIBILITY.FULL }),
+    await registryRequest('PUT', `/config/${encodeURIComponent(subject)}`, {
+      compatibility: COMPATIBILITY.FULL,
     });
     await expect(subjectCompatibility(subject)).resolves.toBe(COMPATIBILITY.FULL);
 

@@ -26,14 +26,36 @@ export class SchemaRegistryError extends Error {
 
 const REGISTRY_MEDIA_TYPE = 'application/vnd.schemaregistry.v1+json';
 
-async function registryCall<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+interface RegistryAnswer<T> {
+  status: number;
+  body: Partial<T> & { message?: string };
+}
+
+async function registryCall<T>(url: string, init?: RequestInit): Promise<RegistryAnswer<T>> {
   const response = await fetch(url, {
     ...init,
     headers: { accept: REGISTRY_MEDIA_TYPE, 'content-type': REGISTRY_MEDIA_TYPE },
     signal: AbortSignal.timeout(10_000),
   });
   const text = await response.text();
-  return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as T };
+  try {
+    return {
+      status: response.status,
+      body: text === '' ? {} : (JSON.parse(text) as RegistryAnswer<T>['body']),
+    };
+  } catch {
+    // A proxy's HTML error page, say: its text is the clearest message there is.
+    const body: RegistryAnswer<T>['body'] = {};
+    body.message = text.slice(0, 200);
+    return { status: response.status, body };
+  }
+}
+
+function refusal(subject: string, answer: RegistryAnswer<unknown>): SchemaRegistryError {
+  return new SchemaRegistryError(
+    `subject ${subject}: ${answer.body.message ?? `registry answered ${answer.status}`}`,
+    answer.status,
+  );
 }
 
 /**
@@ -46,7 +68,7 @@ async function registryCall<T>(url: string, init?: RequestInit): Promise<{ statu
  */
 async function ensureBackward(subjectUrl: string, subject: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const config = await registryCall<{ compatibilityLevel?: string; message?: string }>(subjectUrl);
+    const config = await registryCall<{ compatibilityLevel: string }>(subjectUrl);
     const level = config.body.compatibilityLevel?.toUpperCase();
     if (config.status === 200 && level === COMPATIBILITY.BACKWARD) return;
     if (config.status === 200 && level !== COMPATIBILITY.NONE)
@@ -54,19 +76,14 @@ async function ensureBackward(subjectUrl: string, subject: string): Promise<void
         `subject ${subject} is on ${level} compatibility; CMIS keeps BACKWARD`,
         409,
       );
-    if (config.status !== 200 && config.status !== 404)
-      throw new SchemaRegistryError(
-        `subject ${subject}: ${config.body.message ?? config.status}`,
-        config.status,
-      );
-    const set = await registryCall<{ message?: string }>(subjectUrl, {
+    if (config.status !== 200 && config.status !== 404) throw refusal(subject, config);
+    const set = await registryCall(subjectUrl, {
       method: 'PUT',
       body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
     });
     if (set.status === 200) return;
     // 409: another process created the rule between our read and our write; read it back.
-    if (set.status !== 409 || attempt >= 3)
-      throw new SchemaRegistryError(`subject ${subject}: ${set.body.message ?? set.status}`, set.status);
+    if (set.status !== 409 || attempt >= 3) throw refusal(subject, set);
   }
 }
 
@@ -82,18 +99,14 @@ export async function registerTopicSchema(
 ): Promise<number> {
   const subject = subjectOf(topic.name);
   const base = registryUrl.replace(/\/+$/, '');
-  const registered = await registryCall<{ id?: number; message?: string }>(
+  const registered = await registryCall<{ id: number }>(
     `${base}/subjects/${encodeURIComponent(subject)}/versions`,
     {
       method: 'POST',
       body: JSON.stringify({ schemaType: SchemaType.JSON, schema: JSON.stringify(topicJsonSchema(topic)) }),
     },
   );
-  if (registered.status !== 200 || typeof registered.body.id !== 'number')
-    throw new SchemaRegistryError(
-      `subject ${subject}: ${registered.body.message ?? `registry answered ${registered.status}`}`,
-      registered.status,
-    );
+  if (registered.status !== 200 || typeof registered.body.id !== 'number') throw refusal(subject, registered);
   await ensureBackward(`${base}/config/${encodeURIComponent(subject)}`, subject);
   return registered.body.id;
 }

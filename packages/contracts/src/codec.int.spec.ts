@@ -20,16 +20,16 @@ function freshSubjects(): (topicName: string) => string {
 }
 
 /** A call straight to the registry's REST API, as another process or an operator makes it. */
-function registryRequest(method: string, path: string, body: unknown): Promise<Response> {
+function registryRequest(method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`${registryUrl()}${path}`, {
     method,
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
 
 async function subjectCompatibility(subject: string): Promise<string> {
-  const response = await fetch(`${registryUrl()}/config/${encodeURIComponent(subject)}`);
+  const response = await registryRequest('GET', `/config/${encodeURIComponent(subject)}`);
   return ((await response.json()) as { compatibilityLevel: string }).compatibilityLevel;
 }
 

@@ -45,9 +45,7 @@ async function registryCall<T>(url: string, init?: RequestInit): Promise<Registr
     };
   } catch {
     // A proxy's HTML error page, say: its text is the clearest message there is.
-    const body: RegistryAnswer<T>['body'] = {};
-    body.message = text.slice(0, 200);
-    return { status: response.status, body };
+    return { status: response.status, body: { message: text.slice(0, 200) } as RegistryAnswer<T>['body'] };
   }
 }
 

@@ -88,13 +88,11 @@ describe('a wait timeout after downtime', () => {
     // a loaded run that took longer than the wait's timeout, so the wait came due (and rightly
     // reminded) before workflows went down. Once the group has read every partition through its
     // present end, the abandon is read at once and its wait is still open when workflows stops.
-    const group = userActionsGroup(name);
-    const present = await publisher.platform.bus.lag(group, userActionsTopic.name);
-    await until(
-      () => publisher.platform.bus.lag(group, userActionsTopic.name),
-      (parts) => parts.every((p) => p.committed >= present.find((q) => q.partition === p.partition)!.end),
-      { timeoutMs: 120_000 },
-    );
+    const lag = () => publisher.platform.bus.lag(userActionsGroup(name), userActionsTopic.name);
+    const ends = new Map((await lag()).map((p) => [p.partition, p.end]));
+    await until(lag, (parts) => parts.every((p) => p.committed >= (ends.get(p.partition) ?? 0)), {
+      timeoutMs: 120_000,
+    });
     const abandonedAt = Date.now();
     await track(orgId as string, contact, 'cart_abandoned', 1, new Date(abandonedAt));
     await instanceOf(contact, 'waiting');
